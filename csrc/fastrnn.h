@@ -1,0 +1,108 @@
+/* fastrnn public C API: recurrent-network kernels for the Python binding.
+ *
+ * Legend (the article's notation, shared with reference.py):
+ *   x inputs, s hidden states (s0 before step 0), U input-to-hidden, W hidden-to-hidden,
+ *   b bias; T steps, B batch rows, D input size, H hidden size.
+ *   Arrays are time-major and C-contiguous: x (T,B,D), s (T,B,H); weights are (out, in):
+ *   U (H,D), W (H,H), so U x_t reads x[t] @ U.T when batched.
+ *   Gradients are "d" + name; ds arrives for s from the layer above.
+ *
+ * Kernels never allocate, print or exit: memory comes from the caller, workspace sizes
+ * come from the *_work_len functions, errors come back as a fastrnn_status. */
+#ifndef FASTRNN_H
+#define FASTRNN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t T, B, D, H;
+} fastrnn_dims;
+
+typedef enum {
+    FASTRNN_OK = 0,
+    FASTRNN_ERR_DIMS = 1,    /* a size is < 1 or too large for the BLAS's 32-bit ints */
+    FASTRNN_ERR_ARG = 2,     /* an unknown nonlinearity, a NULL array or a bad option */
+    FASTRNN_ERR_NO_BLAS = 3, /* fastrnn_blas_set was never called successfully */
+} fastrnn_status;
+
+typedef enum {
+    FASTRNN_TANH = 0,
+    FASTRNN_RELU = 1,
+} fastrnn_nonlinearity;
+
+/* Largest size any GEMM dimension or leading dimension may have (the BLAS takes int). */
+#define FASTRNN_MAX_GEMM_DIM INT32_MAX
+
+/* ---- BLAS provider ---------------------------------------------------------------- */
+
+/* Fortran-ABI GEMM, as exported by reference BLAS, OpenBLAS and scipy.linalg.cython_blas. */
+typedef void (*fastrnn_sgemm_fn)(const char *transa, const char *transb, const int *m,
+                                 const int *n, const int *k, const float *alpha, const float *a,
+                                 const int *lda, const float *b, const int *ldb,
+                                 const float *beta, float *c, const int *ldc);
+typedef void (*fastrnn_dgemm_fn)(const char *transa, const char *transb, const int *m,
+                                 const int *n, const int *k, const double *alpha,
+                                 const double *a, const int *lda, const double *b,
+                                 const int *ldb, const double *beta, double *c,
+                                 const int *ldc);
+
+/* Installs the GEMM routines every kernel uses. Called once, at import, before any kernel
+ * runs; the table is read-only afterwards. Returns FASTRNN_ERR_ARG for NULL pointers. */
+fastrnn_status fastrnn_blas_set(fastrnn_sgemm_fn sgemm, fastrnn_dgemm_fn dgemm);
+/* 1 when fastrnn_blas_set has succeeded, else 0. */
+int fastrnn_blas_ready(void);
+
+/* ---- Vanilla RNN: s_t = f(U x_t + W s_{t-1} + b), f = tanh or relu ------------------- */
+
+/* Forward through T steps.
+ *   x (T,B,D), s0 (B,H), U (H,D), W (H,H)   in
+ *   b (H,)                                  in   or NULL for no bias
+ *   s (T,B,H)                               out  every hidden state, overwritten
+ * No workspace. Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or
+ * FASTRNN_ERR_NO_BLAS. */
+fastrnn_status fastrnn_rnn_forward_f32(const fastrnn_dims *dims, fastrnn_nonlinearity f,
+                                       const float *restrict x, const float *restrict s0,
+                                       const float *restrict U, const float *restrict W,
+                                       const float *restrict b, float *restrict s);
+fastrnn_status fastrnn_rnn_forward_f64(const fastrnn_dims *dims, fastrnn_nonlinearity f,
+                                       const double *restrict x, const double *restrict s0,
+                                       const double *restrict U, const double *restrict W,
+                                       const double *restrict b, double *restrict s);
+
+/* Elements of workspace fastrnn_rnn_backward_* needs (0 on bad dims). truncate < 0 is
+ * full BPTT; truncate = K >= 0 is the per-output window of K applications of W. */
+int64_t fastrnn_rnn_backward_work_len(const fastrnn_dims *dims, int64_t truncate);
+
+/* Backward through T steps of s_t = f(U x_t + W s_{t-1} + b).
+ *   x (T,B,D), s0 (B,H), U (H,D), W (H,H)   in   same arrays as the forward call
+ *   s (T,B,H)                               in   states written by the forward call
+ *   ds (T,B,H)                              in   dL/ds_t from the layer above
+ *   dx (T,B,D), ds0 (B,H), dU (H,D), dW (H,H)  out  overwritten, never accumulated
+ *   db (H,)                                 out  overwritten; NULL to skip it
+ *   work  fastrnn_rnn_backward_work_len(dims, truncate) elements, undefined after
+ * truncate < 0: full BPTT. truncate = K >= 0: the gradient injected at step t flows back
+ * through at most K applications of W, reaching steps t..max(0, t-K) (and s0 only when
+ * the window reaches step 0). K >= T-1 equals full BPTT.
+ * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or FASTRNN_ERR_NO_BLAS. */
+fastrnn_status fastrnn_rnn_backward_f32(
+    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
+    const float *restrict x, const float *restrict s0, const float *restrict U,
+    const float *restrict W, const float *restrict s, const float *restrict ds,
+    float *restrict dx, float *restrict ds0, float *restrict dU, float *restrict dW,
+    float *restrict db, float *restrict work);
+fastrnn_status fastrnn_rnn_backward_f64(
+    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
+    const double *restrict x, const double *restrict s0, const double *restrict U,
+    const double *restrict W, const double *restrict s, const double *restrict ds,
+    double *restrict dx, double *restrict ds0, double *restrict dU, double *restrict dW,
+    double *restrict db, double *restrict work);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FASTRNN_H */

@@ -1,0 +1,46 @@
+/* Vanilla RNN kernels: s_t = f(U x_t + W s_{t-1} + b), f = tanh or relu, and BPTT.
+ *
+ * Legend: x (T,B,D) inputs, s (T,B,H) hidden states, s0 (B,H) the state before step 0,
+ * U (H,D), W (H,H), b (H,); gradients are "d" + name. Time-major, C-contiguous.
+ *
+ * Shape of the work, so that only the recurrent product runs per step:
+ *   forward   one GEMM for U x_t over all T*B rows, then per step s_t += s_{t-1} W.T, f.
+ *   backward  a sequential sweep computes da_t = dL/d(pre-activation at t) for every t,
+ *             then dU, dW, dx are each one large GEMM over all steps.
+ * The bodies live in rnn_impl.h, instantiated here for float and double. */
+#include <stddef.h>
+#include <tgmath.h>
+
+#include "blas.h"
+#include "fastrnn.h"
+
+/* Sizes must be positive, and every GEMM dimension (at most T*B rows) must fit the BLAS's
+ * int; then every element count below fits int64_t as well. */
+static int rnn_dims_ok(const fastrnn_dims *d) {
+    if (d == NULL) return 0;
+    if (d->T < 1 || d->B < 1 || d->D < 1 || d->H < 1) return 0;
+    if (d->D > FASTRNN_MAX_GEMM_DIM || d->H > FASTRNN_MAX_GEMM_DIM) return 0;
+    if (d->T > FASTRNN_MAX_GEMM_DIM / d->B) return 0;
+    return 1;
+}
+
+int64_t fastrnn_rnn_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
+    if (!rnn_dims_ok(dims)) return 0;
+    const int64_t states = dims->T * dims->B * dims->H;
+    /* Full BPTT needs da only; a window shorter than the sequence also needs the two
+     * buffers of the lag-by-lag propagation (see backward_truncated in rnn_impl.h). */
+    const int full = truncate < 0 || truncate >= dims->T - 1;
+    return full ? states : 3 * states;
+}
+
+#define real float
+#define FR_SUFFIX(name) name##_f32
+#include "rnn_impl.h"
+#undef real
+#undef FR_SUFFIX
+
+#define real double
+#define FR_SUFFIX(name) name##_f64
+#include "rnn_impl.h"
+#undef real
+#undef FR_SUFFIX

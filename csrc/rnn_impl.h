@@ -1,0 +1,156 @@
+/* Body of the vanilla RNN kernels, included by rnn.c once per scalar type with
+ *   real          the scalar type (float or double)
+ *   FR_SUFFIX(n)  n with the type's suffix appended (n_f32 or n_f64)
+ * No include guard on purpose. */
+
+#define GEMM FR_SUFFIX(fastrnn_gemm)
+
+/* s = f(a) in place over n elements. relu keeps NaN (NaN < 0 is false), as np.maximum. */
+static void FR_SUFFIX(activate)(fastrnn_nonlinearity f, int64_t n, real *restrict a) {
+    if (f == FASTRNN_TANH) {
+        for (int64_t i = 0; i < n; ++i) a[i] = tanh(a[i]);
+    } else {
+        for (int64_t i = 0; i < n; ++i) a[i] = a[i] < 0 ? (real)0 : a[i];
+    }
+}
+
+/* da = (ds + carry) * f'(a), f' written through the output s = f(a):
+ * tanh' = 1 - s^2, relu' = [s > 0]. carry may be NULL (nothing arrives from later steps). */
+static void FR_SUFFIX(through_activation)(fastrnn_nonlinearity f, int64_t n,
+                                          const real *restrict s, const real *restrict ds,
+                                          const real *restrict carry, real *restrict da) {
+    if (f == FASTRNN_TANH) {
+        if (carry != NULL)
+            for (int64_t i = 0; i < n; ++i) da[i] = (ds[i] + carry[i]) * (1 - s[i] * s[i]);
+        else
+            for (int64_t i = 0; i < n; ++i) da[i] = ds[i] * (1 - s[i] * s[i]);
+    } else {
+        if (carry != NULL)
+            for (int64_t i = 0; i < n; ++i) da[i] = s[i] > 0 ? ds[i] + carry[i] : (real)0;
+        else
+            for (int64_t i = 0; i < n; ++i) da[i] = s[i] > 0 ? ds[i] : (real)0;
+    }
+}
+
+/* g *= f'(a) in place, f' written through s = f(a) as above. */
+static void FR_SUFFIX(scale_by_derivative)(fastrnn_nonlinearity f, int64_t n,
+                                           const real *restrict s, real *restrict g) {
+    if (f == FASTRNN_TANH) {
+        for (int64_t i = 0; i < n; ++i) g[i] *= 1 - s[i] * s[i];
+    } else {
+        for (int64_t i = 0; i < n; ++i) g[i] = s[i] > 0 ? g[i] : (real)0;
+    }
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
+                                              const real *restrict x, const real *restrict s0,
+                                              const real *restrict U, const real *restrict W,
+                                              const real *restrict b, real *restrict s) {
+    if (!rnn_dims_ok(dims)) return FASTRNN_ERR_DIMS;
+    if (f != FASTRNN_TANH && f != FASTRNN_RELU) return FASTRNN_ERR_ARG;
+    if (x == NULL || s0 == NULL || U == NULL || W == NULL || s == NULL) return FASTRNN_ERR_ARG;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
+    const int64_t step = B * H;
+
+    /* s = x @ U.T  (T*B, H): the input projection of every step in one GEMM */
+    GEMM(0, 1, T * B, H, D, 1, x, D, U, D, 0, s, H);
+    if (b != NULL)
+        for (int64_t r = 0; r < T * B; ++r)
+            for (int64_t i = 0; i < H; ++i) s[r * H + i] += b[i];
+
+    for (int64_t t = 0; t < T; ++t) {
+        const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
+        real *s_t = s + t * step;
+        /* s_t += s_{t-1} @ W.T  (B, H) */
+        GEMM(0, 1, B, H, H, 1, s_prev, H, W, H, 1, s_t, H);
+        FR_SUFFIX(activate)(f, step, s_t);
+    }
+    return FASTRNN_OK;
+}
+
+/* Full BPTT sweep: da_t = (ds_t + da_{t+1} @ W) * f'(s_t), from t = T-1 down to 0.
+ * carry (B,H) holds da_{t+1} @ W between steps. */
+static void FR_SUFFIX(backward_full)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
+                                     const real *restrict W, const real *restrict s,
+                                     const real *restrict ds, real *restrict carry,
+                                     real *restrict da) {
+    const int64_t T = dims->T, B = dims->B, H = dims->H;
+    const int64_t step = B * H;
+    for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t o = t * step;
+        FR_SUFFIX(through_activation)(f, step, s + o, ds + o, t < T - 1 ? carry : NULL, da + o);
+        /* carry = da_t @ W  (B, H): what reaches s_{t-1} */
+        if (t > 0) GEMM(0, 0, B, H, H, 1, da + o, H, W, H, 0, carry, H);
+    }
+}
+
+/* Per-output window of K < T-1 applications of W, organized by lag so that each lag is
+ * one GEMM over all steps instead of K small products per step:
+ *   g^0_j = ds_j * f'(s_j)
+ *   g^k_j = (g^{k-1}_{j+1} @ W) * f'(s_j)       for j in [0, T-k), k = 1..K
+ *   da_j  = sum_k g^k_j
+ * g^k_j is the gradient injected at step j+k after k applications of W, so da_j gathers
+ * exactly the windows that reach step j. work = cur, next (T,B,H) each. */
+static void FR_SUFFIX(backward_truncated)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
+                                          int64_t K, const real *restrict W,
+                                          const real *restrict s, const real *restrict ds,
+                                          real *restrict da, real *restrict work) {
+    const int64_t T = dims->T, B = dims->B, H = dims->H;
+    const int64_t step = B * H, states = T * step;
+    real *cur = work, *next = work + states;
+    FR_SUFFIX(through_activation)(f, states, s, ds, NULL, cur);
+    for (int64_t i = 0; i < states; ++i) da[i] = cur[i];
+    for (int64_t k = 1; k <= K; ++k) {
+        const int64_t rows = (T - k) * B;
+        /* next[0:T-k] = cur[1:T-k+1] @ W  ((T-k)*B, H) */
+        GEMM(0, 0, rows, H, H, 1, cur + step, H, W, H, 0, next, H);
+        FR_SUFFIX(scale_by_derivative)(f, rows * H, s, next);
+        for (int64_t i = 0; i < rows * H; ++i) da[i] += next[i];
+        real *swap = cur;
+        cur = next;
+        next = swap;
+    }
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
+    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
+    const real *restrict x, const real *restrict s0, const real *restrict U,
+    const real *restrict W, const real *restrict s, const real *restrict ds,
+    real *restrict dx, real *restrict ds0, real *restrict dU, real *restrict dW,
+    real *restrict db, real *restrict work) {
+    if (!rnn_dims_ok(dims)) return FASTRNN_ERR_DIMS;
+    if (f != FASTRNN_TANH && f != FASTRNN_RELU) return FASTRNN_ERR_ARG;
+    if (x == NULL || s0 == NULL || U == NULL || W == NULL || s == NULL || ds == NULL ||
+        dx == NULL || ds0 == NULL || dU == NULL || dW == NULL || work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
+    const int64_t step = B * H;
+    real *da = work; /* (T,B,H) */
+
+    if (truncate < 0 || truncate >= T - 1)
+        FR_SUFFIX(backward_full)(dims, f, W, s, ds, ds0, da);
+    else
+        FR_SUFFIX(backward_truncated)(dims, f, truncate, W, s, ds, da, work + T * step);
+
+    /* The weight and input gradients gather every step at once. */
+    /* dU = da.T @ x  (H, D), over all T*B rows */
+    GEMM(1, 0, H, D, T * B, 1, da, H, x, D, 0, dU, D);
+    /* dW = da_0.T @ s0 + da[1:].T @ s[:-1]  (H, H) */
+    GEMM(1, 0, H, H, B, 1, da, H, s0, H, 0, dW, H);
+    if (T > 1) GEMM(1, 0, H, H, (T - 1) * B, 1, da + step, H, s, H, 1, dW, H);
+    /* dx = da @ U  (T*B, D) */
+    GEMM(0, 0, T * B, D, H, 1, da, H, U, D, 0, dx, D);
+    /* ds0 = da_0 @ W  (B, H) */
+    GEMM(0, 0, B, H, H, 1, da, H, W, H, 0, ds0, H);
+    if (db != NULL) {
+        /* db = da.sum(axis=(0, 1)) */
+        for (int64_t i = 0; i < H; ++i) db[i] = 0;
+        for (int64_t r = 0; r < T * B; ++r)
+            for (int64_t i = 0; i < H; ++i) db[i] += da[r * H + i];
+    }
+    return FASTRNN_OK;
+}
+
+#undef GEMM

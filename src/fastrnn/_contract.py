@@ -1,0 +1,188 @@
+"""What both backends agree on: argument checks, conversions and result types.
+
+``fastrnn`` (C kernels) and ``fastrnn.reference`` (NumPy) call the same checks before any
+arithmetic, so a bad argument gets the same exception from either, and both hand the
+kernels the same thing: C-contiguous float32 or float64 arrays of checked shapes.
+
+dtype rules. float32 and float64 are both first class and never mixed: every argument
+that already has a floating dtype must share it (else TypeError naming both). Lists and
+integer or boolean arrays are converted to that dtype (float64 when no argument is
+floating). float16, longdouble, complex and object arrays raise TypeError.
+
+NaN and Inf are not rejected: they propagate through the arithmetic as in NumPy.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import NamedTuple
+
+import numpy as np
+
+NONLINEARITIES = ("tanh", "relu")
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class RNNCache(NamedTuple):
+    """What rnn_backward needs from rnn_forward: its (converted) inputs and the states."""
+
+    x: np.ndarray  # (T, B, D)
+    s0: np.ndarray  # (B, H)
+    U: np.ndarray  # (H, D)
+    W: np.ndarray  # (H, H)
+    b: np.ndarray | None  # (H,)
+    s: np.ndarray  # (T, B, H)
+    nonlinearity: str
+
+
+class RNNGrads(NamedTuple):
+    """Gradients of rnn_backward; db is None when the forward call had no bias."""
+
+    dx: np.ndarray  # (T, B, D)
+    ds0: np.ndarray  # (B, H)
+    dU: np.ndarray  # (H, D)
+    dW: np.ndarray  # (H, H)
+    db: np.ndarray | None  # (H,)
+
+
+def _shape(a: np.ndarray) -> str:
+    return str(tuple(int(n) for n in a.shape))
+
+
+def common_float_dtype(**arrays) -> np.dtype:
+    """The one floating dtype the named arrays share, float64 when none is floating.
+
+    Raises TypeError for unsupported dtypes or two different floating dtypes."""
+    found: dict[np.dtype, str] = {}
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        dtype = a.dtype
+        if dtype.kind == "f":
+            if dtype not in SUPPORTED_DTYPES:
+                raise TypeError(
+                    f"{name} has dtype {dtype}; fastrnn computes in float32 or float64: "
+                    f"convert it with {name}.astype(np.float32) or .astype(np.float64)"
+                )
+            found.setdefault(dtype, name)
+        elif dtype.kind not in "iub":
+            raise TypeError(
+                f"{name} has dtype {dtype}; expected a real floating array (float32 or float64)"
+            )
+    if len(found) > 1:
+        (d1, n1), (d2, n2) = list(found.items())[:2]
+        raise TypeError(
+            f"{n1} has dtype {d1} but {n2} has dtype {d2}; fastrnn never mixes precisions: "
+            f"convert one of them, e.g. {n2}.astype(np.{d1})"
+        )
+    return next(iter(found), np.dtype(np.float64))
+
+
+def as_arrays(**values) -> dict[str, np.ndarray | None]:
+    """np.asarray of each value (None stays None); objects NumPy cannot read raise."""
+    out = {}
+    for name, v in values.items():
+        if v is None:
+            out[name] = None
+            continue
+        try:
+            out[name] = np.asarray(v)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"{name} could not be read as an array: {e}") from None
+    return out
+
+
+def as_float(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
+    """a as a C-contiguous array of dtype (no copy when it already is one)."""
+    return None if a is None else np.ascontiguousarray(a, dtype=dtype)
+
+
+def check_nonlinearity(nonlinearity) -> str:
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}")
+    return nonlinearity
+
+
+def check_rnn_forward(x, s0, U, W, b, nonlinearity):
+    """Checked and converted (x, s0, U, W, b) for rnn_forward; s0=None becomes zeros."""
+    check_nonlinearity(nonlinearity)
+    a = as_arrays(x=x, s0=s0, U=U, W=W, b=b)
+    dtype = common_float_dtype(**a)
+    x, s0, U, W, b = a["x"], a["s0"], a["U"], a["W"], a["b"]
+    if x.ndim != 3:
+        raise ValueError(
+            f"x must have shape (T, B, D) (time-major); got {x.ndim} dimensions, shape "
+            f"{_shape(x)}"
+        )
+    T, B, D = x.shape
+    if T == 0 or B == 0 or D == 0:
+        raise ValueError(f"x must have shape (T, B, D) with T, B, D >= 1; got {_shape(x)}")
+    if U.ndim != 2 or U.shape[1] != D or U.shape[0] == 0:
+        raise ValueError(
+            f"U must have shape (H, D) = (H, {D}) with H >= 1 to match x (T, B, D) = "
+            f"{_shape(x)}; got {_shape(U)}"
+        )
+    H = U.shape[0]
+    if W.shape != (H, H):
+        raise ValueError(
+            f"W must have shape (H, H) = ({H}, {H}) to match U (H, D) = {_shape(U)}; "
+            f"got {_shape(W)}"
+        )
+    if s0 is not None and s0.shape != (B, H):
+        raise ValueError(
+            f"s0 must have shape (B, H) = ({B}, {H}) to match x (T, B, D) = {_shape(x)} and "
+            f"U (H, D) = {_shape(U)}; got {_shape(s0)}"
+        )
+    if b is not None and b.shape != (H,):
+        raise ValueError(
+            f"b must have shape (H,) = ({H},) to match U (H, D) = {_shape(U)}; got {_shape(b)}"
+        )
+    s0 = np.zeros((B, H), dtype=dtype) if s0 is None else as_float(s0, dtype)
+    return as_float(x, dtype), s0, as_float(U, dtype), as_float(W, dtype), as_float(b, dtype)
+
+
+def check_truncate(truncate) -> int | None:
+    """None (full BPTT) or a window K >= 0 as a Python int."""
+    if truncate is None:
+        return None
+    if isinstance(truncate, bool):
+        raise TypeError(f"truncate must be None or an int K >= 0; got {truncate!r}")
+    try:
+        K = operator.index(truncate)
+    except TypeError:
+        raise TypeError(f"truncate must be None or an int K >= 0; got {truncate!r}") from None
+    if K < 0:
+        raise ValueError(f"truncate must be None (full BPTT) or an int K >= 0; got {K}")
+    return K
+
+
+def check_rnn_backward(ds, cache, truncate):
+    """Checked (ds, cache, K) for rnn_backward; ds gets the cache's dtype or raises."""
+    if not isinstance(cache, RNNCache):
+        hint = (
+            " (rnn_forward(..., need_cache=False) keeps none: call it with need_cache=True)"
+            if cache is None
+            else ""
+        )
+        raise TypeError(
+            f"cache must be the RNNCache returned by rnn_forward; got "
+            f"{type(cache).__name__}{hint}"
+        )
+    K = check_truncate(truncate)
+    ds = as_arrays(ds=ds)["ds"]
+    if ds is None:
+        raise TypeError("ds must be an array of shape (T, B, H); got None")
+    dtype = cache.s.dtype
+    if ds.dtype.kind == "f" and ds.dtype != dtype:
+        raise TypeError(
+            f"ds has dtype {ds.dtype} but the forward pass (cache.s) ran in {dtype}; "
+            f"convert it with ds.astype(np.{dtype})"
+        )
+    common_float_dtype(ds=ds)
+    if ds.shape != cache.s.shape:
+        T, B, H = cache.s.shape
+        raise ValueError(
+            f"ds must have shape (T, B, H) = ({T}, {B}, {H}) like the states of the forward "
+            f"call; got {_shape(ds)}"
+        )
+    return as_float(ds, dtype), cache, K

@@ -1,0 +1,38 @@
+"""The fast functional API: the reference's signatures, computed by the C kernels.
+
+Arguments go through the same checks as in ``fastrnn.reference`` (``_contract``), then
+straight to the binding, which releases the GIL for the whole kernel call.
+"""
+
+from __future__ import annotations
+
+from . import _contract, _kernels
+from ._contract import RNNCache, RNNGrads
+
+
+def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
+    """Run s_t = f(U x_t + W s_{t-1} + b) over T steps (C kernel).
+
+    Same contract as ``fastrnn.reference.rnn_forward``: x (T,B,D), s0 (B,H) or None,
+    U (H,D), W (H,H), b (H,) or None; returns s (T,B,H) and an RNNCache, or None with
+    ``need_cache=False`` (inference keeps nothing for backward).
+    """
+    x, s0, U, W, b = _contract.check_rnn_forward(x, s0, U, W, b, nonlinearity)
+    s = _kernels.rnn_forward(x, s0, U, W, b, nonlinearity)
+    cache = RNNCache(x, s0, U, W, b, s, nonlinearity) if need_cache else None
+    return s, cache
+
+
+def rnn_backward(ds, cache, *, truncate=None):
+    """Backpropagation through time for rnn_forward (C kernel).
+
+    Same contract as ``fastrnn.reference.rnn_backward``: ds (T,B,H) arriving at every
+    step, the cache of the forward call, truncate None (full BPTT) or K >= 0 (per-output
+    window); returns RNNGrads (dx, ds0, dU, dW, db), db None without bias.
+    """
+    ds, cache, K = _contract.check_rnn_backward(ds, cache, truncate)
+    x, s0, U, W, b, s, nonlinearity = cache
+    dx, ds0, dU, dW, db = _kernels.rnn_backward(
+        x, s0, U, W, s, ds, b is not None, nonlinearity, -1 if K is None else K
+    )
+    return RNNGrads(dx, ds0, dU, dW, db)

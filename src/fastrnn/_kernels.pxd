@@ -1,0 +1,52 @@
+# Declarations mirroring csrc/fastrnn.h (the C API the binding calls).
+from libc.stdint cimport int64_t
+
+cdef extern from "fastrnn.h" nogil:
+    ctypedef struct fastrnn_dims:
+        int64_t T
+        int64_t B
+        int64_t D
+        int64_t H
+
+    ctypedef enum fastrnn_status:
+        FASTRNN_OK
+        FASTRNN_ERR_DIMS
+        FASTRNN_ERR_ARG
+        FASTRNN_ERR_NO_BLAS
+
+    ctypedef enum fastrnn_nonlinearity:
+        FASTRNN_TANH
+        FASTRNN_RELU
+
+    int64_t FASTRNN_MAX_GEMM_DIM
+
+    ctypedef void (*fastrnn_sgemm_fn)(const char*, const char*, const int*, const int*,
+                                      const int*, const float*, const float*, const int*,
+                                      const float*, const int*, const float*, float*,
+                                      const int*) noexcept nogil
+    ctypedef void (*fastrnn_dgemm_fn)(const char*, const char*, const int*, const int*,
+                                      const int*, const double*, const double*, const int*,
+                                      const double*, const int*, const double*, double*,
+                                      const int*) noexcept nogil
+
+    fastrnn_status fastrnn_blas_set(fastrnn_sgemm_fn sgemm, fastrnn_dgemm_fn dgemm)
+    int fastrnn_blas_ready()
+
+    fastrnn_status fastrnn_rnn_forward_f32(
+        const fastrnn_dims *dims, fastrnn_nonlinearity f, const float *x, const float *s0,
+        const float *U, const float *W, const float *b, float *s)
+    fastrnn_status fastrnn_rnn_forward_f64(
+        const fastrnn_dims *dims, fastrnn_nonlinearity f, const double *x, const double *s0,
+        const double *U, const double *W, const double *b, double *s)
+
+    int64_t fastrnn_rnn_backward_work_len(const fastrnn_dims *dims, int64_t truncate)
+    fastrnn_status fastrnn_rnn_backward_f32(
+        const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
+        const float *x, const float *s0, const float *U, const float *W, const float *s,
+        const float *ds, float *dx, float *ds0, float *dU, float *dW, float *db,
+        float *work)
+    fastrnn_status fastrnn_rnn_backward_f64(
+        const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
+        const double *x, const double *s0, const double *U, const double *W,
+        const double *s, const double *ds, double *dx, double *ds0, double *dU,
+        double *dW, double *db, double *work)

@@ -1,0 +1,132 @@
+"""The reference: vanilla RNN and BPTT in plain NumPy, the executable specification.
+
+Every fast kernel in ``fastrnn`` is tested against the functions here, which are written
+to be read against the math, not to be fast. When the two disagree, the kernel is
+presumed wrong.
+
+Legend (the article's notation): x inputs, s hidden states (s0 before step 0), U
+input-to-hidden, W hidden-to-hidden, b bias; T steps, B batch rows, D input size, H hidden
+size. Arrays are time-major: x (T, B, D), s (T, B, H); weights are (out, in): U (H, D),
+W (H, H), so U x_t reads x[t] @ U.T when batched. Gradients are "d" + name.
+
+    s_t = f(U x_t + W s_{t-1} + b),   f = tanh or relu,   s_{-1} = s0
+
+The layer class ``RNN`` here is the same class as ``fastrnn.RNN``, bound to these kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _contract
+from ._contract import RNNCache, RNNGrads
+from .layers import bind_layers
+
+__all__ = ["RNN", "RNNCache", "RNNGrads", "rnn_backward", "rnn_forward"]
+
+BACKEND = "reference"
+
+
+def _activation(nonlinearity: str, a: np.ndarray) -> np.ndarray:
+    return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+
+
+def _derivative(nonlinearity: str, s: np.ndarray) -> np.ndarray:
+    """f'(a) written through the output s = f(a)."""
+    if nonlinearity == "tanh":
+        return 1 - s**2
+    return (s > 0).astype(s.dtype)
+
+
+def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
+    """Run s_t = f(U x_t + W s_{t-1} + b) over T steps.
+
+    Parameters
+    ----------
+    x : array (T, B, D)
+    s0 : array (B, H) or None
+        State before step 0; None means zeros.
+    U : array (H, D)
+    W : array (H, H)
+    b : array (H,) or None
+    nonlinearity : {"tanh", "relu"}
+    need_cache : bool
+        False for inference: returns None instead of the cache backward needs.
+
+    Returns
+    -------
+    s : array (T, B, H)
+        Every hidden state, in the inputs' dtype (float32 or float64).
+    cache : RNNCache or None
+    """
+    x, s0, U, W, b = _contract.check_rnn_forward(x, s0, U, W, b, nonlinearity)
+    T, B, _ = x.shape
+    H = U.shape[0]
+    s = np.empty((T, B, H), dtype=x.dtype)
+    for t in range(T):
+        s_prev = s[t - 1] if t > 0 else s0
+        a = x[t] @ U.T + s_prev @ W.T
+        if b is not None:
+            a += b
+        s[t] = _activation(nonlinearity, a)
+    cache = RNNCache(x, s0, U, W, b, s, nonlinearity) if need_cache else None
+    return s, cache
+
+
+def rnn_backward(ds, cache, *, truncate=None):
+    """Backpropagation through time for rnn_forward.
+
+    Parameters
+    ----------
+    ds : array (T, B, H)
+        dL/ds_t arriving at every step from above (the last entry is the gradient on
+        the final state).
+    cache : RNNCache
+        From ``rnn_forward(..., need_cache=True)``.
+    truncate : int K >= 0 or None
+        None is full BPTT. K is the per-output window of the classic tutorial: the
+        gradient injected at step t flows back through at most K applications of W,
+        reaching steps t, t-1, ..., max(0, t-K) (and s0 only when the window reaches
+        step 0). K >= T-1 equals full BPTT.
+
+    Returns
+    -------
+    RNNGrads (dx (T,B,D), ds0 (B,H), dU (H,D), dW (H,H), db (H,) or None)
+    """
+    ds, cache, K = _contract.check_rnn_backward(ds, cache, truncate)
+    x, s0, U, W, b, s, nonlinearity = cache
+    T = x.shape[0]
+    dx = np.zeros_like(x)
+    ds0 = np.zeros_like(s0)
+    dU = np.zeros_like(U)
+    dW = np.zeros_like(W)
+    db = np.zeros(U.shape[0], dtype=x.dtype)
+
+    if K is None or K >= T - 1:
+        ds_next = np.zeros_like(s0)  # what reaches s_t from step t+1
+        for t in reversed(range(T)):
+            s_prev = s[t - 1] if t > 0 else s0
+            da = (ds[t] + ds_next) * _derivative(nonlinearity, s[t])  # through f
+            dU += da.T @ x[t]
+            dW += da.T @ s_prev
+            db += da.sum(axis=0)
+            dx[t] = da @ U
+            ds_next = da @ W
+        ds0 = ds_next
+    else:
+        for t in reversed(range(T)):
+            da = ds[t] * _derivative(nonlinearity, s[t])  # the gradient injected at t
+            for j in range(t, max(0, t - K) - 1, -1):  # the steps its window reaches
+                s_prev = s[j - 1] if j > 0 else s0
+                dU += da.T @ x[j]
+                dW += da.T @ s_prev
+                db += da.sum(axis=0)
+                dx[j] += da @ U
+                if j > 0:
+                    da = (da @ W) * _derivative(nonlinearity, s[j - 1])
+                else:
+                    ds0 += da @ W
+    return RNNGrads(dx, ds0, dU, dW, db if b is not None else None)
+
+
+RNN = bind_layers(__name__, rnn_forward, rnn_backward)
