@@ -40,14 +40,13 @@ typedef enum {
 /* ---- BLAS provider ---------------------------------------------------------------- */
 
 /* Fortran-ABI GEMM, as exported by reference BLAS, OpenBLAS and scipy.linalg.cython_blas. */
-typedef void (*fastrnn_sgemm_fn)(const char *transa, const char *transb, const int *m,
-                                 const int *n, const int *k, const float *alpha, const float *a,
-                                 const int *lda, const float *b, const int *ldb,
-                                 const float *beta, float *c, const int *ldc);
-typedef void (*fastrnn_dgemm_fn)(const char *transa, const char *transb, const int *m,
-                                 const int *n, const int *k, const double *alpha,
-                                 const double *a, const int *lda, const double *b,
-                                 const int *ldb, const double *beta, double *c,
+typedef void (*fastrnn_sgemm_fn)(const char *transa, const char *transb, const int *m, const int *n,
+                                 const int *k, const float *alpha, const float *a, const int *lda,
+                                 const float *b, const int *ldb, const float *beta, float *c,
+                                 const int *ldc);
+typedef void (*fastrnn_dgemm_fn)(const char *transa, const char *transb, const int *m, const int *n,
+                                 const int *k, const double *alpha, const double *a, const int *lda,
+                                 const double *b, const int *ldb, const double *beta, double *c,
                                  const int *ldc);
 
 /* Installs the GEMM routines every kernel uses. Called once, at import, before any kernel
@@ -55,6 +54,13 @@ typedef void (*fastrnn_dgemm_fn)(const char *transa, const char *transb, const i
 fastrnn_status fastrnn_blas_set(fastrnn_sgemm_fn sgemm, fastrnn_dgemm_fn dgemm);
 /* 1 when fastrnn_blas_set has succeeded, else 0. */
 int fastrnn_blas_ready(void);
+
+/* ---- Elementwise ------------------------------------------------------------------ */
+
+/* a = tanh(a) in place over n elements: the vectorized tanh the kernels use (within a few
+ * ulp of libm's; NaN propagates). Exposed so tests can check it against NumPy. */
+void fastrnn_tanh_f32(int64_t n, float *a);
+void fastrnn_tanh_f64(int64_t n, double *a);
 
 /* ---- Vanilla RNN: s_t = f(U x_t + W s_{t-1} + b), f = tanh or relu ------------------- */
 
@@ -88,18 +94,18 @@ int64_t fastrnn_rnn_backward_work_len(const fastrnn_dims *dims, int64_t truncate
  * through at most K applications of W, reaching steps t..max(0, t-K) (and s0 only when
  * the window reaches step 0). K >= T-1 equals full BPTT.
  * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or FASTRNN_ERR_NO_BLAS. */
-fastrnn_status fastrnn_rnn_backward_f32(
-    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
-    const float *restrict x, const float *restrict s0, const float *restrict U,
-    const float *restrict W, const float *restrict s, const float *restrict ds,
-    float *restrict dx, float *restrict ds0, float *restrict dU, float *restrict dW,
-    float *restrict db, float *restrict work);
+fastrnn_status fastrnn_rnn_backward_f32(const fastrnn_dims *dims, fastrnn_nonlinearity f,
+                                        int64_t truncate, const float *restrict x,
+                                        const float *restrict s0, const float *restrict U,
+                                        const float *restrict W, const float *restrict s,
+                                        const float *restrict ds, float *restrict dx,
+                                        float *restrict ds0, float *restrict dU, float *restrict dW,
+                                        float *restrict db, float *restrict work);
 fastrnn_status fastrnn_rnn_backward_f64(
-    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
-    const double *restrict x, const double *restrict s0, const double *restrict U,
-    const double *restrict W, const double *restrict s, const double *restrict ds,
-    double *restrict dx, double *restrict ds0, double *restrict dU, double *restrict dW,
-    double *restrict db, double *restrict work);
+    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate, const double *restrict x,
+    const double *restrict s0, const double *restrict U, const double *restrict W,
+    const double *restrict s, const double *restrict ds, double *restrict dx, double *restrict ds0,
+    double *restrict dU, double *restrict dW, double *restrict db, double *restrict work);
 
 #ifdef __cplusplus
 }

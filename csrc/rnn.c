@@ -9,7 +9,6 @@
  *             then dU, dW, dx are each one large GEMM over all steps.
  * The bodies live in rnn_impl.h, instantiated here for float and double. */
 #include <stddef.h>
-#include <tgmath.h>
 
 #include "blas.h"
 #include "fastrnn.h"

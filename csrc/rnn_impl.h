@@ -8,7 +8,7 @@
 /* s = f(a) in place over n elements. relu keeps NaN (NaN < 0 is false), as np.maximum. */
 static void FR_SUFFIX(activate)(fastrnn_nonlinearity f, int64_t n, real *restrict a) {
     if (f == FASTRNN_TANH) {
-        for (int64_t i = 0; i < n; ++i) a[i] = tanh(a[i]);
+        FR_SUFFIX(fastrnn_tanh)(n, a);
     } else {
         for (int64_t i = 0; i < n; ++i) a[i] = a[i] < 0 ? (real)0 : a[i];
     }
@@ -16,9 +16,9 @@ static void FR_SUFFIX(activate)(fastrnn_nonlinearity f, int64_t n, real *restric
 
 /* da = (ds + carry) * f'(a), f' written through the output s = f(a):
  * tanh' = 1 - s^2, relu' = [s > 0]. carry may be NULL (nothing arrives from later steps). */
-static void FR_SUFFIX(through_activation)(fastrnn_nonlinearity f, int64_t n,
-                                          const real *restrict s, const real *restrict ds,
-                                          const real *restrict carry, real *restrict da) {
+static void FR_SUFFIX(through_activation)(fastrnn_nonlinearity f, int64_t n, const real *restrict s,
+                                          const real *restrict ds, const real *restrict carry,
+                                          real *restrict da) {
     if (f == FASTRNN_TANH) {
         if (carry != NULL)
             for (int64_t i = 0; i < n; ++i) da[i] = (ds[i] + carry[i]) * (1 - s[i] * s[i]);
@@ -93,9 +93,9 @@ static void FR_SUFFIX(backward_full)(const fastrnn_dims *dims, fastrnn_nonlinear
  * g^k_j is the gradient injected at step j+k after k applications of W, so da_j gathers
  * exactly the windows that reach step j. work = cur, next (T,B,H) each. */
 static void FR_SUFFIX(backward_truncated)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
-                                          int64_t K, const real *restrict W,
-                                          const real *restrict s, const real *restrict ds,
-                                          real *restrict da, real *restrict work) {
+                                          int64_t K, const real *restrict W, const real *restrict s,
+                                          const real *restrict ds, real *restrict da,
+                                          real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H;
     const int64_t step = B * H, states = T * step;
     real *cur = work, *next = work + states;
@@ -114,11 +114,10 @@ static void FR_SUFFIX(backward_truncated)(const fastrnn_dims *dims, fastrnn_nonl
 }
 
 fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
-    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
-    const real *restrict x, const real *restrict s0, const real *restrict U,
-    const real *restrict W, const real *restrict s, const real *restrict ds,
-    real *restrict dx, real *restrict ds0, real *restrict dU, real *restrict dW,
-    real *restrict db, real *restrict work) {
+    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate, const real *restrict x,
+    const real *restrict s0, const real *restrict U, const real *restrict W, const real *restrict s,
+    const real *restrict ds, real *restrict dx, real *restrict ds0, real *restrict dU,
+    real *restrict dW, real *restrict db, real *restrict work) {
     if (!rnn_dims_ok(dims)) return FASTRNN_ERR_DIMS;
     if (f != FASTRNN_TANH && f != FASTRNN_RELU) return FASTRNN_ERR_ARG;
     if (x == NULL || s0 == NULL || U == NULL || W == NULL || s == NULL || ds == NULL ||

@@ -111,8 +111,7 @@ def check_rnn_forward(x, s0, U, W, b, nonlinearity):
     x, s0, U, W, b = a["x"], a["s0"], a["U"], a["W"], a["b"]
     if x.ndim != 3:
         raise ValueError(
-            f"x must have shape (T, B, D) (time-major); got {x.ndim} dimensions, shape "
-            f"{_shape(x)}"
+            f"x must have shape (T, B, D) (time-major); got {x.ndim} dimensions, shape {_shape(x)}"
         )
     T, B, D = x.shape
     if T == 0 or B == 0 or D == 0:
@@ -165,8 +164,7 @@ def check_rnn_backward(ds, cache, truncate):
             else ""
         )
         raise TypeError(
-            f"cache must be the RNNCache returned by rnn_forward; got "
-            f"{type(cache).__name__}{hint}"
+            f"cache must be the RNNCache returned by rnn_forward; got {type(cache).__name__}{hint}"
         )
     K = check_truncate(truncate)
     ds = as_arrays(ds=ds)["ds"]

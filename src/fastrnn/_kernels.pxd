@@ -32,6 +32,9 @@ cdef extern from "fastrnn.h" nogil:
     fastrnn_status fastrnn_blas_set(fastrnn_sgemm_fn sgemm, fastrnn_dgemm_fn dgemm)
     int fastrnn_blas_ready()
 
+    void fastrnn_tanh_f32(int64_t n, float *a)
+    void fastrnn_tanh_f64(int64_t n, double *a)
+
     fastrnn_status fastrnn_rnn_forward_f32(
         const fastrnn_dims *dims, fastrnn_nonlinearity f, const float *x, const float *s0,
         const float *U, const float *W, const float *b, float *s)

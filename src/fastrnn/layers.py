@@ -168,8 +168,7 @@ class RNNBase:
             return a[:, None, :]
         if a.shape != (L, B, H):
             raise ValueError(
-                f"{name} must have shape (num_layers, B, H) = ({L}, {B}, {H}); "
-                f"got {tuple(a.shape)}"
+                f"{name} must have shape (num_layers, B, H) = ({L}, {B}, {H}); got {tuple(a.shape)}"
             )
         return a
 
@@ -252,9 +251,7 @@ class RNNBase:
             Parameter gradients are stored in ``self.grads``.
         """
         if self._caches is None:
-            raise RuntimeError(
-                "backward() needs a preceding forward() call with need_cache=True"
-            )
+            raise RuntimeError("backward() needs a preceding forward() call with need_cache=True")
         T, B = self._forward_shape
         dout = self._time_major("dout", self._as_model_array("dout", dout), self.hidden_size, "H")
         if dout.shape[:2] != (T, B):
@@ -307,7 +304,9 @@ class RNNBase:
             try:
                 a = np.asarray(state_dict[name])
             except (TypeError, ValueError, RuntimeError) as e:
-                raise TypeError(f"state_dict[{name!r}] could not be read as an array: {e}") from None
+                raise TypeError(
+                    f"state_dict[{name!r}] could not be read as an array: {e}"
+                ) from None
             if a.dtype.kind not in "fiu":
                 raise TypeError(f"state_dict[{name!r}] has dtype {a.dtype}; expected real numbers")
             if a.shape != shape:
