@@ -26,11 +26,14 @@ static int rnn_dims_ok(const fastrnn_dims *d) {
 int64_t fastrnn_rnn_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!rnn_dims_ok(dims)) return 0;
     const int64_t states = dims->T * dims->B * dims->H;
-    /* Full BPTT needs da only; a window shorter than the sequence also needs the two
-     * buffers of the lag-by-lag propagation (see backward_truncated in rnn_impl.h). */
+    /* da, then (for a window shorter than the sequence) the two buffers of the lag-by-lag
+     * propagation (backward_truncated in rnn_impl.h), then H for the partial sums of db. */
     const int full = truncate < 0 || truncate >= dims->T - 1;
-    return full ? states : 3 * states;
+    return (full ? states : 3 * states) + dims->H;
 }
+
+/* Rows per partial sum in the bias gradient. */
+#define ROW_BLOCK 64
 
 #define real float
 #define FR_SUFFIX(name) name##_f32

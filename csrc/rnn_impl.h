@@ -42,6 +42,20 @@ static void FR_SUFFIX(scale_by_derivative)(fastrnn_nonlinearity f, int64_t n,
     }
 }
 
+/* out = a.sum(axis=0) for a (rows, H), summed in blocks of ROW_BLOCK rows into partial (H)
+ * so that float32 rounding grows with rows / ROW_BLOCK + ROW_BLOCK, not with rows. */
+static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t H, const real *restrict a,
+                                real *restrict partial, real *restrict out) {
+    for (int64_t i = 0; i < H; ++i) out[i] = 0;
+    for (int64_t r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
+        const int64_t r1 = r0 + ROW_BLOCK < rows ? r0 + ROW_BLOCK : rows;
+        for (int64_t i = 0; i < H; ++i) partial[i] = 0;
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t i = 0; i < H; ++i) partial[i] += a[r * H + i];
+        for (int64_t i = 0; i < H; ++i) out[i] += partial[i];
+    }
+}
+
 fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
                                               const real *restrict x, const real *restrict s0,
                                               const real *restrict U, const real *restrict W,
@@ -143,12 +157,7 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
     GEMM(0, 0, T * B, D, H, 1, da, H, U, D, 0, dx, D);
     /* ds0 = da_0 @ W  (B, H) */
     GEMM(0, 0, B, H, H, 1, da, H, W, H, 0, ds0, H);
-    if (db != NULL) {
-        /* db = da.sum(axis=(0, 1)) */
-        for (int64_t i = 0; i < H; ++i) db[i] = 0;
-        for (int64_t r = 0; r < T * B; ++r)
-            for (int64_t i = 0; i < H; ++i) db[i] += da[r * H + i];
-    }
+    if (db != NULL) FR_SUFFIX(sum_rows)(T * B, H, da, work + T * step, db);
     return FASTRNN_OK;
 }
 

@@ -5,9 +5,10 @@ arithmetic, so a bad argument gets the same exception from either, and both hand
 kernels the same thing: C-contiguous float32 or float64 arrays of checked shapes.
 
 dtype rules. float32 and float64 are both first class and never mixed: every argument
-that already has a floating dtype must share it (else TypeError naming both). Lists and
-integer or boolean arrays are converted to that dtype (float64 when no argument is
-floating). float16, longdouble, complex and object arrays raise TypeError.
+that arrives with a floating dtype of its own (an array) must share it (else TypeError
+naming both). Lists, Python numbers and integer or boolean arrays are converted to that
+dtype (float64 when no argument is floating). float16, longdouble, complex and object
+arrays raise TypeError.
 
 NaN and Inf are not rejected: they propagate through the arithmetic as in NumPy.
 """
@@ -49,23 +50,25 @@ def _shape(a: np.ndarray) -> str:
     return str(tuple(int(n) for n in a.shape))
 
 
-def common_float_dtype(**arrays) -> np.dtype:
-    """The one floating dtype the named arrays share, float64 when none is floating.
+def common_float_dtype(arrays: dict, untyped: frozenset = frozenset()) -> np.dtype:
+    """The one floating dtype the arrays share, float64 when none is floating.
 
-    Raises TypeError for unsupported dtypes or two different floating dtypes."""
+    Arrays named in ``untyped`` came from lists or Python numbers: they take the others'
+    dtype instead of voting for one. Raises TypeError for unsupported dtypes or two
+    different floating dtypes."""
     found: dict[np.dtype, str] = {}
     for name, a in arrays.items():
         if a is None:
             continue
         dtype = a.dtype
-        if dtype.kind == "f":
+        if dtype.kind == "f" and name not in untyped:
             if dtype not in SUPPORTED_DTYPES:
                 raise TypeError(
                     f"{name} has dtype {dtype}; fastrnn computes in float32 or float64: "
                     f"convert it with {name}.astype(np.float32) or .astype(np.float64)"
                 )
             found.setdefault(dtype, name)
-        elif dtype.kind not in "iub":
+        elif dtype.kind not in "fiub":
             raise TypeError(
                 f"{name} has dtype {dtype}; expected a real floating array (float32 or float64)"
             )
@@ -78,8 +81,9 @@ def common_float_dtype(**arrays) -> np.dtype:
     return next(iter(found), np.dtype(np.float64))
 
 
-def as_arrays(**values) -> dict[str, np.ndarray | None]:
-    """np.asarray of each value (None stays None); objects NumPy cannot read raise."""
+def as_arrays(**values) -> tuple[dict[str, np.ndarray | None], frozenset]:
+    """np.asarray of each value (None stays None), and the names of those that had no
+    dtype of their own (lists, Python numbers). Objects NumPy cannot read raise."""
     out = {}
     for name, v in values.items():
         if v is None:
@@ -89,7 +93,8 @@ def as_arrays(**values) -> dict[str, np.ndarray | None]:
             out[name] = np.asarray(v)
         except (ValueError, TypeError) as e:
             raise TypeError(f"{name} could not be read as an array: {e}") from None
-    return out
+    untyped = frozenset(n for n, v in values.items() if v is not None and not hasattr(v, "dtype"))
+    return out, untyped
 
 
 def as_float(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
@@ -106,8 +111,8 @@ def check_nonlinearity(nonlinearity) -> str:
 def check_rnn_forward(x, s0, U, W, b, nonlinearity):
     """Checked and converted (x, s0, U, W, b) for rnn_forward; s0=None becomes zeros."""
     check_nonlinearity(nonlinearity)
-    a = as_arrays(x=x, s0=s0, U=U, W=W, b=b)
-    dtype = common_float_dtype(**a)
+    a, untyped = as_arrays(x=x, s0=s0, U=U, W=W, b=b)
+    dtype = common_float_dtype(a, untyped)
     x, s0, U, W, b = a["x"], a["s0"], a["U"], a["W"], a["b"]
     if x.ndim != 3:
         raise ValueError(
@@ -167,16 +172,17 @@ def check_rnn_backward(ds, cache, truncate):
             f"cache must be the RNNCache returned by rnn_forward; got {type(cache).__name__}{hint}"
         )
     K = check_truncate(truncate)
-    ds = as_arrays(ds=ds)["ds"]
+    arrays, untyped = as_arrays(ds=ds)
+    ds = arrays["ds"]
     if ds is None:
         raise TypeError("ds must be an array of shape (T, B, H); got None")
     dtype = cache.s.dtype
-    if ds.dtype.kind == "f" and ds.dtype != dtype:
+    if ds.dtype.kind == "f" and ds.dtype != dtype and not untyped:
         raise TypeError(
             f"ds has dtype {ds.dtype} but the forward pass (cache.s) ran in {dtype}; "
             f"convert it with ds.astype(np.{dtype})"
         )
-    common_float_dtype(ds=ds)
+    common_float_dtype(arrays, untyped)
     if ds.shape != cache.s.shape:
         T, B, H = cache.s.shape
         raise ValueError(

@@ -32,7 +32,8 @@ def rnn_backward(ds, cache, *, truncate=None):
     """
     ds, cache, K = _contract.check_rnn_backward(ds, cache, truncate)
     x, s0, U, W, b, s, nonlinearity = cache
+    full = K is None or K >= x.shape[0] - 1  # also keeps a huge K out of int64
     dx, ds0, dU, dW, db = _kernels.rnn_backward(
-        x, s0, U, W, s, ds, b is not None, nonlinearity, -1 if K is None else K
+        x, s0, U, W, s, ds, b is not None, nonlinearity, -1 if full else K
     )
     return RNNGrads(dx, ds0, dU, dW, db)

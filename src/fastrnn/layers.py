@@ -30,6 +30,15 @@ class Backend(NamedTuple):
     rnn_backward: Callable
 
 
+class _ForwardPass(NamedTuple):
+    """What backward needs from the last forward call."""
+
+    caches: list  # one RNNCache per layer
+    T: int
+    B: int
+    unbatched: bool
+
+
 def _positive_int(name: str, value) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int >= 1; got {value!r}")
@@ -108,8 +117,7 @@ class RNNBase:
         for name, shape in self._param_shapes().items():
             self.params[name] = rng.uniform(-bound, bound, size=shape).astype(self.dtype)
         self.grads: dict[str, np.ndarray] = {}
-        self._caches: list | None = None
-        self._unbatched = False
+        self._last: _ForwardPass | None = None
 
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
         H = self.hidden_size
@@ -134,37 +142,46 @@ class RNNBase:
     # ---- inputs --------------------------------------------------------------------
 
     def _as_model_array(self, name: str, value) -> np.ndarray:
-        a = _contract.as_arrays(**{name: value})[name]
+        arrays, untyped = _contract.as_arrays(**{name: value})
+        a = arrays[name]
         if a is None:
             raise TypeError(f"{name} must be an array; got None")
-        if a.dtype.kind == "f" and a.dtype != self.dtype:
+        _contract.common_float_dtype(arrays, untyped)  # refuses float16, complex, ...
+        if a.dtype.kind == "f" and a.dtype != self.dtype and not untyped:
             raise TypeError(
                 f"{name} has dtype {a.dtype} but this RNN's parameters are {self.dtype}; "
                 f"pass {name}.astype(np.{self.dtype}) or build the RNN with "
                 f"dtype=np.{a.dtype}"
             )
-        _contract.common_float_dtype(**{name: a})
         return np.asarray(a, dtype=self.dtype)
 
-    def _time_major(self, name: str, a: np.ndarray, last: int, last_letter: str) -> np.ndarray:
+    def _time_major(
+        self, name: str, a: np.ndarray, last: int, last_letter: str, unbatched: bool
+    ) -> np.ndarray:
         """a as (T, B, last), from (T, B, ·), (B, T, ·) when batch_first, or unbatched (T, ·)."""
         layout = "(B, T, " if self.batch_first else "(T, B, "
-        if a.ndim == 3 and a.shape[2] == last:
+        if a.ndim == 3 and a.shape[2] == last and not unbatched:
             return np.swapaxes(a, 0, 1) if self.batch_first else a
-        if a.ndim == 2 and a.shape[1] == last and self._unbatched:
+        if a.ndim == 2 and a.shape[1] == last and unbatched:
             return a[:, None, :]
         raise ValueError(
             f"{name} must have shape {layout}{last_letter}) with {last_letter} = {last}, or "
             f"(T, {last_letter}) unbatched; got {tuple(a.shape)}"
         )
 
-    def _states(self, name: str, value, B: int) -> np.ndarray | None:
-        """h0 / dh_n as (num_layers, B, H), or None."""
+    def _states(self, name: str, value, B: int, unbatched: bool) -> np.ndarray | None:
+        """h0 / dh_n as (num_layers, B, H) from (num_layers, B, H), or (num_layers, H)
+        when unbatched; None stays None."""
         if value is None:
             return None
         a = self._as_model_array(name, value)
         L, H = self.num_layers, self.hidden_size
-        if self._unbatched and a.shape == (L, H):
+        if unbatched:
+            if a.shape != (L, H):
+                raise ValueError(
+                    f"{name} must have shape (num_layers, H) = ({L}, {H}) for unbatched "
+                    f"input; got {tuple(a.shape)}"
+                )
             return a[:, None, :]
         if a.shape != (L, B, H):
             raise ValueError(
@@ -197,10 +214,10 @@ class RNNBase:
             Every layer's final state.
         """
         x = self._as_model_array("x", x)
-        self._unbatched = x.ndim == 2
-        x = self._time_major("x", x, self.input_size, "D")
+        unbatched = x.ndim == 2
+        x = self._time_major("x", x, self.input_size, "D", unbatched)
         T, B, _ = x.shape
-        h0 = self._states("h0", h0, B)
+        h0 = self._states("h0", h0, B, unbatched)
         h_n = np.empty((self.num_layers, B, self.hidden_size), dtype=self.dtype)
         caches = []
         layer_input = x
@@ -218,19 +235,19 @@ class RNNBase:
             caches.append(cache)
             h_n[k] = s[-1]
             layer_input = s
-        self._caches = caches if need_cache else None
-        self._forward_shape = (T, B)
-        return self._output(layer_input), self._final(h_n)
+        # Only a forward pass that succeeded replaces what backward will use.
+        self._last = _ForwardPass(caches, T, B, unbatched) if need_cache else None
+        return self._output(layer_input, unbatched), self._final(h_n, unbatched)
 
     __call__ = forward
 
-    def _output(self, a: np.ndarray) -> np.ndarray:
-        if self._unbatched:
+    def _output(self, a: np.ndarray, unbatched: bool) -> np.ndarray:
+        if unbatched:
             return a[:, 0, :]
         return np.swapaxes(a, 0, 1) if self.batch_first else a
 
-    def _final(self, a: np.ndarray) -> np.ndarray:
-        return a[:, 0, :] if self._unbatched else a
+    def _final(self, a: np.ndarray, unbatched: bool) -> np.ndarray:
+        return a[:, 0, :] if unbatched else a
 
     def backward(self, dout, dh_n=None, *, truncate=None):
         """Backpropagate through the last ``forward`` call.
@@ -250,16 +267,18 @@ class RNNBase:
         dh0 : array shaped like ``h_n``
             Parameter gradients are stored in ``self.grads``.
         """
-        if self._caches is None:
+        last = self._last
+        if last is None:
             raise RuntimeError("backward() needs a preceding forward() call with need_cache=True")
-        T, B = self._forward_shape
-        dout = self._time_major("dout", self._as_model_array("dout", dout), self.hidden_size, "H")
+        T, B, unbatched = last.T, last.B, last.unbatched
+        dout = self._as_model_array("dout", dout)
+        dout = self._time_major("dout", dout, self.hidden_size, "H", unbatched)
         if dout.shape[:2] != (T, B):
             raise ValueError(
                 f"dout must match the forward output: (T, B, H) = ({T}, {B}, "
                 f"{self.hidden_size}) time-major; got {tuple(dout.shape)}"
             )
-        dh_n = self._states("dh_n", dh_n, B)
+        dh_n = self._states("dh_n", dh_n, B, unbatched)
         dh0 = np.empty((self.num_layers, B, self.hidden_size), dtype=self.dtype)
         grads = {}
         d_above = dout
@@ -267,7 +286,7 @@ class RNNBase:
             ds = np.array(d_above, dtype=self.dtype, order="C")  # a copy: ds[-1] changes
             if dh_n is not None:
                 ds[-1] += dh_n[k]
-            g = self.backend.rnn_backward(ds, self._caches[k], truncate=truncate)
+            g = self.backend.rnn_backward(ds, last.caches[k], truncate=truncate)
             grads[f"weight_ih_l{k}"] = g.dU
             grads[f"weight_hh_l{k}"] = g.dW
             if self.bias:
@@ -276,7 +295,7 @@ class RNNBase:
             dh0[k] = g.ds0
             d_above = g.dx
         self.grads = {name: grads[name] for name in self.params}
-        return self._output(d_above), self._final(dh0)
+        return self._output(d_above, unbatched), self._final(dh0, unbatched)
 
     # ---- weights -------------------------------------------------------------------
 
@@ -318,7 +337,7 @@ class RNNBase:
             loaded[name] = a
         for name, a in loaded.items():
             self.params[name][...] = a
-        self._caches = None
+        self._last = None  # its caches hold the old weights
 
 
 def bind(cls: type, backend: Backend, module: str) -> type:

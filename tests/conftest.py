@@ -1,0 +1,36 @@
+"""Fixtures shared by the tests: a seeded generator and the two backends.
+
+The helpers (rnn_problem, cast, TOL, ...) live in _helpers.py, which this file puts on
+sys.path so that test modules can ``from _helpers import ...``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _helpers import TOL, cast, rnn_problem  # noqa: E402
+
+import fastrnn  # noqa: E402
+import fastrnn.reference  # noqa: E402
+
+__all__ = ["TOL", "backend", "cast", "rng", "rnn_problem"]
+
+SEED = 20240601
+
+
+@pytest.fixture
+def rng():
+    """A fresh generator with a fixed seed: every test sees the same numbers."""
+    return np.random.default_rng(SEED)
+
+
+@pytest.fixture(params=[fastrnn.reference, fastrnn], ids=["reference", "fast"])
+def backend(request):
+    """The module whose rnn_forward / rnn_backward a test exercises."""
+    return request.param
