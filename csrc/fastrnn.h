@@ -107,6 +107,10 @@ fastrnn_status fastrnn_rnn_backward_f64(
     const double *restrict s, const double *restrict ds, double *restrict dx, double *restrict ds0,
     double *restrict dU, double *restrict dW, double *restrict db, double *restrict work);
 
+/* ---- Language-model kernels (issue 3): embedding, fused softmax + cross-entropy ----- */
+
+/* ---- LSTM and GRU (issue 4) ----------------------------------------------------------- */
+
 #ifdef __cplusplus
 }
 #endif

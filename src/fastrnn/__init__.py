@@ -6,17 +6,16 @@ RNN); swap one import for the other. See fastrnn.reference for the notation.
 
 from __future__ import annotations
 
-from . import _blas
+from . import _blas, _fast, layers
 from ._contract import RNNCache, RNNGrads
 from ._fast import rnn_backward, rnn_forward
-from .layers import bind_layers
 
 __version__ = "0.1.0"
 __all__ = ["RNN", "RNNCache", "RNNGrads", "blas_info", "rnn_backward", "rnn_forward"]
 
-BACKEND = "fastrnn"
 
 _blas.load()
 blas_info = _blas.info
 
-RNN = bind_layers(__name__, rnn_forward, rnn_backward)
+# Classes bound to the C kernels of _fast (fastrnn.reference binds the same classes to NumPy).
+RNN = layers.bind(layers.RNNBase, _fast, __name__)

@@ -37,3 +37,8 @@ def rnn_backward(ds, cache, *, truncate=None):
         x, s0, U, W, s, ds, b is not None, nonlinearity, -1 if full else K
     )
     return RNNGrads(dx, ds0, dU, dW, db)
+
+
+# ---- language-model kernels (issue 3) -------------------------------------------------
+
+# ---- LSTM and GRU (issue 4) -----------------------------------------------------------

@@ -53,3 +53,7 @@ cdef extern from "fastrnn.h" nogil:
         const double *x, const double *s0, const double *U, const double *W,
         const double *s, const double *ds, double *dx, double *ds0, double *dU,
         double *dW, double *db, double *work)
+
+    # ---- language-model kernels (issue 3)
+
+    # ---- LSTM and GRU (issue 4)

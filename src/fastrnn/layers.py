@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from types import ModuleType
 from typing import ClassVar, NamedTuple
 
 import numpy as np
 
 from . import _contract
 
-
-class Backend(NamedTuple):
-    """The functional kernels a layer class computes with."""
-
-    name: str
-    rnn_forward: Callable
-    rnn_backward: Callable
+# A backend is the module that holds the functional kernels: fastrnn._fast (C) or
+# fastrnn.reference (NumPy). Layer classes look kernels up on it by name.
+Backend = ModuleType
 
 
 class _ForwardPass(NamedTuple):
@@ -341,15 +338,10 @@ class RNNBase:
 
 
 def bind(cls: type, backend: Backend, module: str) -> type:
-    """A subclass of cls computing with backend's kernels, presented as module.<name>."""
+    """A subclass of cls computing with backend's kernels, presented as module.<name>
+    (``RNNBase`` bound to fastrnn.reference becomes ``fastrnn.reference.RNN``)."""
     return type(
         cls.__name__.removesuffix("Base"),
         (cls,),
         {"backend": backend, "__module__": module, "__doc__": cls.__doc__},
     )
-
-
-def bind_layers(module: str, rnn_forward: Callable, rnn_backward: Callable) -> type:
-    """The RNN layer class for a module that defines rnn_forward and rnn_backward."""
-    name = module.rsplit(".", 1)[-1]
-    return bind(RNNBase, Backend(name, rnn_forward, rnn_backward), module)

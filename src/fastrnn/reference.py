@@ -16,15 +16,14 @@ The layer class ``RNN`` here is the same class as ``fastrnn.RNN``, bound to thes
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-from . import _contract
+from . import _contract, layers
 from ._contract import RNNCache, RNNGrads
-from .layers import bind_layers
 
 __all__ = ["RNN", "RNNCache", "RNNGrads", "rnn_backward", "rnn_forward"]
-
-BACKEND = "reference"
 
 
 def _activation(nonlinearity: str, a: np.ndarray) -> np.ndarray:
@@ -129,4 +128,10 @@ def rnn_backward(ds, cache, *, truncate=None):
     return RNNGrads(dx, ds0, dU, dW, db if b is not None else None)
 
 
-RNN = bind_layers(__name__, rnn_forward, rnn_backward)
+# ---- language-model layers (issue 3) ------------------------------------------------
+
+# ---- LSTM and GRU (issue 4) -----------------------------------------------------------
+
+# ---- classes bound to these kernels ---------------------------------------------------
+
+RNN = layers.bind(layers.RNNBase, sys.modules[__name__], __name__)
