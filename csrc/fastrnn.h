@@ -57,10 +57,15 @@ int fastrnn_blas_ready(void);
 
 /* ---- Elementwise ------------------------------------------------------------------ */
 
-/* a = tanh(a) in place over n elements: the vectorized tanh the kernels use (within a few
- * ulp of libm's; NaN propagates). Exposed so tests can check it against NumPy. */
+/* a = f(a) in place over n elements: the vectorized functions the kernels use (within a
+ * few ulp of libm's; NaN propagates; exp flushes subnormal results to 0, see
+ * activations.c). Exposed so tests can check them against NumPy. */
 void fastrnn_tanh_f32(int64_t n, float *a);
 void fastrnn_tanh_f64(int64_t n, double *a);
+void fastrnn_sigmoid_f32(int64_t n, float *a);
+void fastrnn_sigmoid_f64(int64_t n, double *a);
+void fastrnn_exp_f32(int64_t n, float *a);
+void fastrnn_exp_f64(int64_t n, double *a);
 
 /* ---- Vanilla RNN: s_t = f(U x_t + W s_{t-1} + b), f = tanh or relu ------------------- */
 

@@ -34,6 +34,10 @@ cdef extern from "fastrnn.h" nogil:
 
     void fastrnn_tanh_f32(int64_t n, float *a)
     void fastrnn_tanh_f64(int64_t n, double *a)
+    void fastrnn_sigmoid_f32(int64_t n, float *a)
+    void fastrnn_sigmoid_f64(int64_t n, double *a)
+    void fastrnn_exp_f32(int64_t n, float *a)
+    void fastrnn_exp_f64(int64_t n, double *a)
 
     fastrnn_status fastrnn_rnn_forward_f32(
         const fastrnn_dims *dims, fastrnn_nonlinearity f, const float *x, const float *s0,

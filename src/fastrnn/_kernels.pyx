@@ -70,6 +70,7 @@ cdef fastrnn_dims dims_from(tuple x_shape, tuple U_shape) except *:
 
 
 # One include per cell family, each beside its C file in csrc/.
+include "_activations.pxi"
 include "_rnn.pxi"
 # ---- language-model kernels (issue 3): include "_lm.pxi"
 # ---- LSTM and GRU (issue 4): include "_lstm.pxi", "_gru.pxi"

@@ -1,19 +1,4 @@
-# Included by _kernels.pyx: elementwise and vanilla RNN kernels.
-
-
-def tanh(const floating[::1] a):
-    """A copy of a with the kernels' vectorized tanh applied (for tests)."""
-    out = np.array(a, copy=True)
-    cdef floating[::1] out_v = out
-    cdef int64_t n = out_v.shape[0]
-    if n == 0:
-        return out
-    with nogil:
-        if floating is float:
-            fastrnn_tanh_f32(n, &out_v[0])
-        else:
-            fastrnn_tanh_f64(n, &out_v[0])
-    return out
+# Included by _kernels.pyx: the vanilla RNN kernels (csrc/rnn.c).
 
 
 def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
