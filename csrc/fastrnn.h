@@ -71,6 +71,7 @@ void fastrnn_exp_f64(int64_t n, double *a);
 
 /* Forward through T steps.
  *   x (T,B,D), s0 (B,H), U (H,D), W (H,H)   in
+ *   U may be NULL: x is then the input projection U x_t itself (T,B,H), D = H
  *   b (H,)                                  in   or NULL for no bias
  *   s (T,B,H)                               out  every hidden state, overwritten
  * No workspace. Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or
@@ -93,6 +94,7 @@ int64_t fastrnn_rnn_backward_work_len(const fastrnn_dims *dims, int64_t truncate
  *   s (T,B,H)                               in   states written by the forward call
  *   ds (T,B,H)                              in   dL/ds_t from the layer above
  *   dx (T,B,D), ds0 (B,H), dU (H,D), dW (H,H)  out  overwritten, never accumulated
+ *   with U NULL (x was the projection itself), dU is not written and may be NULL
  *   db (H,)                                 out  overwritten; NULL to skip it
  *   work  fastrnn_rnn_backward_work_len(dims, truncate) elements, undefined after
  * truncate < 0: full BPTT. truncate = K >= 0: the gradient injected at step t flows back

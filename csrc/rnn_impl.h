@@ -62,13 +62,19 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
                                               const real *restrict b, real *restrict s) {
     if (!rnn_dims_ok(dims)) return FASTRNN_ERR_DIMS;
     if (f != FASTRNN_TANH && f != FASTRNN_RELU) return FASTRNN_ERR_ARG;
-    if (x == NULL || s0 == NULL || U == NULL || W == NULL || s == NULL) return FASTRNN_ERR_ARG;
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL) return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
     const int64_t step = B * H;
 
-    /* s = x @ U.T  (T*B, H): the input projection of every step in one GEMM */
-    GEMM(0, 1, T * B, H, D, 1, x, D, U, D, 0, s, H);
+    if (U != NULL) {
+        /* s = x @ U.T  (T*B, H): the input projection of every step in one GEMM */
+        GEMM(0, 1, T * B, H, D, 1, x, D, U, D, 0, s, H);
+    } else {
+        /* x is the input projection already (an embedding lookup, say) */
+        for (int64_t i = 0; i < T * step; ++i) s[i] = x[i];
+    }
     if (b != NULL)
         for (int64_t r = 0; r < T * B; ++r)
             for (int64_t i = 0; i < H; ++i) s[r * H + i] += b[i];
@@ -134,9 +140,10 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
     real *restrict dW, real *restrict db, real *restrict work) {
     if (!rnn_dims_ok(dims)) return FASTRNN_ERR_DIMS;
     if (f != FASTRNN_TANH && f != FASTRNN_RELU) return FASTRNN_ERR_ARG;
-    if (x == NULL || s0 == NULL || U == NULL || W == NULL || s == NULL || ds == NULL ||
-        dx == NULL || ds0 == NULL || dU == NULL || dW == NULL || work == NULL)
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL || ds == NULL || dx == NULL ||
+        ds0 == NULL || dW == NULL || work == NULL || (U != NULL && dU == NULL))
         return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
     const int64_t step = B * H;
@@ -148,13 +155,17 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
         FR_SUFFIX(backward_truncated)(dims, f, truncate, W, s, ds, da, work + T * step);
 
     /* The weight and input gradients gather every step at once. */
-    /* dU = da.T @ x  (H, D), over all T*B rows */
-    GEMM(1, 0, H, D, T * B, 1, da, H, x, D, 0, dU, D);
+    if (U != NULL) {
+        /* dU = da.T @ x  (H, D), over all T*B rows */
+        GEMM(1, 0, H, D, T * B, 1, da, H, x, D, 0, dU, D);
+        /* dx = da @ U  (T*B, D) */
+        GEMM(0, 0, T * B, D, H, 1, da, H, U, D, 0, dx, D);
+    } else {
+        for (int64_t i = 0; i < T * step; ++i) dx[i] = da[i]; /* x entered s_t as is */
+    }
     /* dW = da_0.T @ s0 + da[1:].T @ s[:-1]  (H, H) */
     GEMM(1, 0, H, H, B, 1, da, H, s0, H, 0, dW, H);
     if (T > 1) GEMM(1, 0, H, H, (T - 1) * B, 1, da + step, H, s, H, 1, dW, H);
-    /* dx = da @ U  (T*B, D) */
-    GEMM(0, 0, T * B, D, H, 1, da, H, U, D, 0, dx, D);
     /* ds0 = da_0 @ W  (B, H) */
     GEMM(0, 0, B, H, H, 1, da, H, W, H, 0, ds0, H);
     if (db != NULL) FR_SUFFIX(sum_rows)(T * B, H, da, work + T * step, db);

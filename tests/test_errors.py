@@ -266,15 +266,30 @@ RAW_CASES = {
     ),
     "forward-H0": (
         "F.rnn_forward(z(T, B, D), z(B, 0), z(0, D), z(0, 0), None, 'relu')",
-        "U must have shape (H, D) with H >= 1; got (0, 5)",
+        "the hidden size H must be >= 1; got 0",
     ),
     "forward-U": (
         "F.rnn_forward(z(T, B, D), z(B, H), z(H, D + 1), z(H, H), None, 'tanh')",
         "U must have shape (H, D) = (4, 5); got (4, 6)",
     ),
     "forward-W": (
-        "F.rnn_forward(z(T, B, D), z(B, H), z(H, D), z(H - 1, H - 1), None, 'tanh')",
-        "W must have shape (H, H) = (4, 4); got (3, 3)",
+        "F.rnn_forward(z(T, B, D), z(B, H), z(H, D), z(H - 1, H), None, 'tanh')",
+        "W must have shape (H, H) = (3, 3); got (3, 4)",
+    ),
+    "forward-U-rows": (
+        "F.rnn_forward(z(T, B, D), z(B, H), z(H + 1, D), z(H, H), None, 'tanh')",
+        "U must have shape (H, D) = (4, 5); got (5, 5)",
+    ),
+    "forward-no-U": (
+        "F.rnn_forward(z(T, B, D), z(B, H), None, z(H, H), None, 'tanh')",
+        "x must have shape (T, B, H) = (7, 3, 4) when U is None (x is the input projection);"
+        " got (7, 3, 5)",
+    ),
+    "backward-no-U": (
+        "F.rnn_backward(z(T, B, D), z(B, H), None, z(H, H), z(T, B, H), z(T, B, H),"
+        " True, 'tanh', -1)",
+        "x must have shape (T, B, H) = (7, 3, 4) when U is None (x is the input projection);"
+        " got (7, 3, 5)",
     ),
     "forward-s0": (
         "F.rnn_forward(z(T, B, D), z(B - 1, H), z(H, D), z(H, H), None, 'tanh')",
@@ -374,3 +389,12 @@ def test_raw_binding_rejects_mixed_precisions_and_layouts():
         _kernels.rnn_forward(x, s0, U, W, b.astype(np.float32), "tanh")
     with pytest.raises(ValueError, match="not C-contiguous"):
         _kernels.rnn_forward(x, s0, np.asfortranarray(U), W, b, "tanh")
+
+
+def test_projected_input_must_have_H_columns(backend):
+    x, W = np.zeros((7, 3, 5)), np.zeros((4, 4))
+    message = "x must have shape (T, B, H) = (7, 3, 4) to match W (H, H) = (4, 4) when U is None"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        backend.rnn_forward(x, None, None, W)
+    with pytest.raises(ValueError, match=re.escape("W must have shape (H, H) with H >= 1")):
+        backend.rnn_forward(np.zeros((7, 3, 4)), None, None, np.zeros((4, 5)))

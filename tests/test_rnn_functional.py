@@ -248,3 +248,35 @@ def test_concurrent_calls_equal_sequential_calls(dtype, rng):
         concurrent = list(pool.map(call, range(len(problems))))
     for got, want in zip(concurrent, sequential, strict=True):
         assert_same_results(got, want)
+
+
+def projected(p: dict) -> dict:
+    """p with x replaced by its input projection x @ U.T and U by None."""
+    return {**p, "x": p["x"] @ p["U"].T, "U": None}
+
+
+@pytest.mark.parametrize("K", [None, 0, 2])
+@pytest.mark.parametrize("backend, dtype", CANDIDATES)
+def test_projected_input_matches_the_float64_reference(backend, dtype, K, rng):
+    """U=None (x is U x_t already, as after an embedding lookup): fast vs reference."""
+    p = projected(rnn_problem(rng, T=7, B=3, D=5, H=4))
+    s_want, g_want = forward_backward(reference, p, truncate=K)
+    s_got, g_got = forward_backward(backend, cast(p, dtype), truncate=K)
+    assert_close(s_got, s_want, dtype, "s")
+    assert g_got.dU is None and g_want.dU is None
+    for name in ("dx", "ds0", "dW", "db"):
+        assert_close(getattr(g_got, name), getattr(g_want, name), dtype, name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_projected_input_is_the_same_recurrence(backend, dtype, rng):
+    """Projecting x outside gives the same states; the gradient on the projection (dx)
+    is the pre-activation gradient, from which dU and dx of the full call follow."""
+    p = cast(rnn_problem(rng, T=6, B=2, D=5, H=4), dtype)
+    s_full, g_full = forward_backward(backend, p, truncate=1)
+    s_proj, g_proj = forward_backward(backend, projected(p), truncate=1)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 0}
+    np.testing.assert_allclose(s_proj, s_full, **tol)
+    da = g_proj.dx.reshape(-1, 4)
+    np.testing.assert_allclose(da.T @ p["x"].reshape(-1, 5), g_full.dU, **tol)
+    np.testing.assert_allclose(g_proj.dx @ p["U"], g_full.dx, **tol)

@@ -27,9 +27,9 @@ SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 class RNNCache(NamedTuple):
     """What rnn_backward needs from rnn_forward: its (converted) inputs and the states."""
 
-    x: np.ndarray  # (T, B, D)
+    x: np.ndarray  # (T, B, D), or (T, B, H) when U is None
     s0: np.ndarray  # (B, H)
-    U: np.ndarray  # (H, D)
+    U: np.ndarray | None  # (H, D)
     W: np.ndarray  # (H, H)
     b: np.ndarray | None  # (H,)
     s: np.ndarray  # (T, B, H)
@@ -37,11 +37,11 @@ class RNNCache(NamedTuple):
 
 
 class RNNGrads(NamedTuple):
-    """Gradients of rnn_backward; db is None when the forward call had no bias."""
+    """Gradients of rnn_backward; dU is None when U was None, db when b was None."""
 
     dx: np.ndarray  # (T, B, D)
     ds0: np.ndarray  # (B, H)
-    dU: np.ndarray  # (H, D)
+    dU: np.ndarray | None  # (H, D)
     dW: np.ndarray  # (H, H)
     db: np.ndarray | None  # (H,)
 
@@ -109,7 +109,8 @@ def check_nonlinearity(nonlinearity) -> str:
 
 
 def check_rnn_forward(x, s0, U, W, b, nonlinearity):
-    """Checked and converted (x, s0, U, W, b) for rnn_forward; s0=None becomes zeros."""
+    """Checked and converted (x, s0, U, W, b) for rnn_forward; s0=None becomes zeros.
+    U=None means x is the input projection U x_t already, of shape (T, B, H)."""
     check_nonlinearity(nonlinearity)
     a, untyped = as_arrays(x=x, s0=s0, U=U, W=W, b=b)
     dtype = common_float_dtype(a, untyped)
@@ -121,26 +122,35 @@ def check_rnn_forward(x, s0, U, W, b, nonlinearity):
     T, B, D = x.shape
     if T == 0 or B == 0 or D == 0:
         raise ValueError(f"x must have shape (T, B, D) with T, B, D >= 1; got {_shape(x)}")
-    if U.ndim != 2 or U.shape[1] != D or U.shape[0] == 0:
-        raise ValueError(
-            f"U must have shape (H, D) = (H, {D}) with H >= 1 to match x (T, B, D) = "
-            f"{_shape(x)}; got {_shape(U)}"
-        )
-    H = U.shape[0]
-    if W.shape != (H, H):
-        raise ValueError(
-            f"W must have shape (H, H) = ({H}, {H}) to match U (H, D) = {_shape(U)}; "
-            f"got {_shape(W)}"
-        )
+    if U is not None:
+        if U.ndim != 2 or U.shape[1] != D or U.shape[0] == 0:
+            raise ValueError(
+                f"U must have shape (H, D) = (H, {D}) with H >= 1 to match x (T, B, D) = "
+                f"{_shape(x)}; got {_shape(U)}"
+            )
+        H = U.shape[0]
+        source = f"U (H, D) = {_shape(U)}"
+        if W.shape != (H, H):
+            raise ValueError(
+                f"W must have shape (H, H) = ({H}, {H}) to match {source}; got {_shape(W)}"
+            )
+    else:  # x holds the input projection U x_t itself: H comes from W
+        if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
+            raise ValueError(f"W must have shape (H, H) with H >= 1; got {_shape(W)}")
+        H = W.shape[0]
+        source = f"W (H, H) = {_shape(W)}"
+        if D != H:
+            raise ValueError(
+                f"x must have shape (T, B, H) = ({T}, {B}, {H}) to match {source} when U is "
+                f"None (x is then the input projection U x_t); got {_shape(x)}"
+            )
     if s0 is not None and s0.shape != (B, H):
         raise ValueError(
             f"s0 must have shape (B, H) = ({B}, {H}) to match x (T, B, D) = {_shape(x)} and "
-            f"U (H, D) = {_shape(U)}; got {_shape(s0)}"
+            f"{source}; got {_shape(s0)}"
         )
     if b is not None and b.shape != (H,):
-        raise ValueError(
-            f"b must have shape (H,) = ({H},) to match U (H, D) = {_shape(U)}; got {_shape(b)}"
-        )
+        raise ValueError(f"b must have shape (H,) = ({H},) to match {source}; got {_shape(b)}")
     s0 = np.zeros((B, H), dtype=dtype) if s0 is None else as_float(s0, dtype)
     return as_float(x, dtype), s0, as_float(U, dtype), as_float(W, dtype), as_float(b, dtype)
 

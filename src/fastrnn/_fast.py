@@ -14,8 +14,9 @@ def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
     """Run s_t = f(U x_t + W s_{t-1} + b) over T steps (C kernel).
 
     Same contract as ``fastrnn.reference.rnn_forward``: x (T,B,D), s0 (B,H) or None,
-    U (H,D), W (H,H), b (H,) or None; returns s (T,B,H) and an RNNCache, or None with
-    ``need_cache=False`` (inference keeps nothing for backward).
+    U (H,D) or None (x is then the input projection U x_t, (T,B,H)), W (H,H), b (H,) or
+    None; returns s (T,B,H) and an RNNCache, or None with ``need_cache=False`` (inference
+    keeps nothing for backward).
     """
     x, s0, U, W, b = _contract.check_rnn_forward(x, s0, U, W, b, nonlinearity)
     s = _kernels.rnn_forward(x, s0, U, W, b, nonlinearity)
@@ -28,7 +29,7 @@ def rnn_backward(ds, cache, *, truncate=None):
 
     Same contract as ``fastrnn.reference.rnn_backward``: ds (T,B,H) arriving at every
     step, the cache of the forward call, truncate None (full BPTT) or K >= 0 (per-output
-    window); returns RNNGrads (dx, ds0, dU, dW, db), db None without bias.
+    window); returns RNNGrads (dx, ds0, dU, dW, db), dU None without U, db None without b.
     """
     ds, cache, K = _contract.check_rnn_backward(ds, cache, truncate)
     x, s0, U, W, b, s, nonlinearity = cache

@@ -53,15 +53,15 @@ cdef expect_shape(str name, tuple got, tuple want, str letters):
         raise ValueError(f"{name} must have shape {letters} = {want}; got {got}")
 
 
-cdef fastrnn_dims dims_from(tuple x_shape, tuple U_shape) except *:
+cdef fastrnn_dims dims_from(tuple x_shape, Py_ssize_t H) except *:
+    """T, B, D from x (T, B, D) and H; raises unless all are >= 1 and fit the BLAS."""
     cdef fastrnn_dims d
     d.T, d.B, d.D = x_shape
-    d.H = U_shape[0]
+    d.H = H
     if d.T < 1 or d.B < 1 or d.D < 1:
         raise ValueError(f"x must have shape (T, B, D) with T, B, D >= 1; got {x_shape}")
     if d.H < 1:
-        raise ValueError(f"U must have shape (H, D) with H >= 1; got {U_shape}")
-    expect_shape("U", U_shape, (d.H, d.D), "(H, D)")
+        raise ValueError(f"the hidden size H must be >= 1; got {H}")
     if d.D > FASTRNN_MAX_GEMM_DIM or d.H > FASTRNN_MAX_GEMM_DIM or \
             d.T * d.B > FASTRNN_MAX_GEMM_DIM:
         raise ValueError(f"sizes T*B = {d.T * d.B}, D = {d.D}, H = {d.H} exceed the BLAS "

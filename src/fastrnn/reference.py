@@ -45,7 +45,9 @@ def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
     x : array (T, B, D)
     s0 : array (B, H) or None
         State before step 0; None means zeros.
-    U : array (H, D)
+    U : array (H, D) or None
+        None means x already holds the input projection U x_t, shape (T, B, H) (an
+        embedding lookup, say); dU is then None.
     W : array (H, H)
     b : array (H,) or None
     nonlinearity : {"tanh", "relu"}
@@ -60,11 +62,12 @@ def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
     """
     x, s0, U, W, b = _contract.check_rnn_forward(x, s0, U, W, b, nonlinearity)
     T, B, _ = x.shape
-    H = U.shape[0]
+    H = W.shape[0]
     s = np.empty((T, B, H), dtype=x.dtype)
     for t in range(T):
         s_prev = s[t - 1] if t > 0 else s0
-        a = x[t] @ U.T + s_prev @ W.T
+        Ux_t = x[t] @ U.T if U is not None else x[t]
+        a = Ux_t + s_prev @ W.T
         if b is not None:
             a += b
         s[t] = _activation(nonlinearity, a)
@@ -90,26 +93,28 @@ def rnn_backward(ds, cache, *, truncate=None):
 
     Returns
     -------
-    RNNGrads (dx (T,B,D), ds0 (B,H), dU (H,D), dW (H,H), db (H,) or None)
+    RNNGrads (dx (T,B,D), ds0 (B,H), dU (H,D) or None, dW (H,H), db (H,) or None)
+        dU is None when the forward call had U=None, db when it had b=None.
     """
     ds, cache, K = _contract.check_rnn_backward(ds, cache, truncate)
     x, s0, U, W, b, s, nonlinearity = cache
     T = x.shape[0]
     dx = np.zeros_like(x)
     ds0 = np.zeros_like(s0)
-    dU = np.zeros_like(U)
+    dU = np.zeros_like(U) if U is not None else None
     dW = np.zeros_like(W)
-    db = np.zeros(U.shape[0], dtype=x.dtype)
+    db = np.zeros(W.shape[0], dtype=x.dtype)
 
     if K is None or K >= T - 1:
         ds_next = np.zeros_like(s0)  # what reaches s_t from step t+1
         for t in reversed(range(T)):
             s_prev = s[t - 1] if t > 0 else s0
             da = (ds[t] + ds_next) * _derivative(nonlinearity, s[t])  # through f
-            dU += da.T @ x[t]
+            if U is not None:
+                dU += da.T @ x[t]
             dW += da.T @ s_prev
             db += da.sum(axis=0)
-            dx[t] = da @ U
+            dx[t] = da @ U if U is not None else da
             ds_next = da @ W
         ds0 = ds_next
     else:
@@ -117,10 +122,11 @@ def rnn_backward(ds, cache, *, truncate=None):
             da = ds[t] * _derivative(nonlinearity, s[t])  # the gradient injected at t
             for j in range(t, max(0, t - K) - 1, -1):  # the steps its window reaches
                 s_prev = s[j - 1] if j > 0 else s0
-                dU += da.T @ x[j]
+                if U is not None:
+                    dU += da.T @ x[j]
                 dW += da.T @ s_prev
                 db += da.sum(axis=0)
-                dx[j] += da @ U
+                dx[j] += da @ U if U is not None else da
                 if j > 0:
                     da = (da @ W) * _derivative(nonlinearity, s[j - 1])
                 else:
