@@ -49,9 +49,18 @@ typedef void (*fastrnn_dgemm_fn)(const char *transa, const char *transb, const i
                                  const double *b, const int *ldb, const double *beta, double *c,
                                  const int *ldc);
 
-/* Installs the GEMM routines every kernel uses. Called once, at import, before any kernel
+/* Fortran-ABI GEMV (y = alpha op(A) x + beta y), for products with one row. */
+typedef void (*fastrnn_sgemv_fn)(const char *trans, const int *m, const int *n, const float *alpha,
+                                 const float *a, const int *lda, const float *x, const int *incx,
+                                 const float *beta, float *y, const int *incy);
+typedef void (*fastrnn_dgemv_fn)(const char *trans, const int *m, const int *n, const double *alpha,
+                                 const double *a, const int *lda, const double *x, const int *incx,
+                                 const double *beta, double *y, const int *incy);
+
+/* Installs the BLAS routines every kernel uses. Called once, at import, before any kernel
  * runs; the table is read-only afterwards. Returns FASTRNN_ERR_ARG for NULL pointers. */
-fastrnn_status fastrnn_blas_set(fastrnn_sgemm_fn sgemm, fastrnn_dgemm_fn dgemm);
+fastrnn_status fastrnn_blas_set(fastrnn_sgemm_fn sgemm, fastrnn_dgemm_fn dgemm,
+                                fastrnn_sgemv_fn sgemv, fastrnn_dgemv_fn dgemv);
 /* 1 when fastrnn_blas_set has succeeded, else 0. */
 int fastrnn_blas_ready(void);
 

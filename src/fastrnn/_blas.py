@@ -37,7 +37,7 @@ def _find_library() -> str:
 
 
 def load() -> None:
-    """Load the BLAS once and install its sgemm/dgemm in the kernels' table."""
+    """Load the BLAS once and install its GEMM and GEMV routines in the kernels' table."""
     global _library, _library_path
     if _library is not None:
         return
@@ -48,7 +48,7 @@ def load() -> None:
     def address(name: str) -> int:
         return ctypes.cast(getattr(library, name), ctypes.c_void_p).value
 
-    _kernels.set_blas(address("scipy_sgemm_"), address("scipy_dgemm_"))
+    _kernels.set_blas(*(address(f"scipy_{name}_") for name in ("sgemm", "dgemm", "sgemv", "dgemv")))
     _library, _library_path = library, path
 
 

@@ -85,16 +85,18 @@ def as_arrays(**values) -> tuple[dict[str, np.ndarray | None], frozenset]:
     """np.asarray of each value (None stays None), and the names of those that had no
     dtype of their own (lists, Python numbers). Objects NumPy cannot read raise."""
     out = {}
+    untyped = []
     for name, v in values.items():
-        if v is None:
-            out[name] = None
+        if v is None or type(v) is np.ndarray:  # the common case, kept cheap
+            out[name] = v
             continue
+        if not hasattr(v, "dtype"):
+            untyped.append(name)
         try:
             out[name] = np.asarray(v)
         except (ValueError, TypeError) as e:
             raise TypeError(f"{name} could not be read as an array: {e}") from None
-    untyped = frozenset(n for n, v in values.items() if v is not None and not hasattr(v, "dtype"))
-    return out, untyped
+    return out, frozenset(untyped)
 
 
 def as_float(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
@@ -106,6 +108,11 @@ def check_nonlinearity(nonlinearity) -> str:
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}")
     return nonlinearity
+
+
+def _source(U, W) -> str:
+    """The weight that fixed H, for error messages."""
+    return f"U (H, D) = {_shape(U)}" if U is not None else f"W (H, H) = {_shape(W)}"
 
 
 def check_rnn_forward(x, s0, U, W, b, nonlinearity):
@@ -129,28 +136,28 @@ def check_rnn_forward(x, s0, U, W, b, nonlinearity):
                 f"{_shape(x)}; got {_shape(U)}"
             )
         H = U.shape[0]
-        source = f"U (H, D) = {_shape(U)}"
         if W.shape != (H, H):
             raise ValueError(
-                f"W must have shape (H, H) = ({H}, {H}) to match {source}; got {_shape(W)}"
+                f"W must have shape (H, H) = ({H}, {H}) to match {_source(U, W)}; got {_shape(W)}"
             )
     else:  # x holds the input projection U x_t itself: H comes from W
         if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
             raise ValueError(f"W must have shape (H, H) with H >= 1; got {_shape(W)}")
         H = W.shape[0]
-        source = f"W (H, H) = {_shape(W)}"
         if D != H:
             raise ValueError(
-                f"x must have shape (T, B, H) = ({T}, {B}, {H}) to match {source} when U is "
+                f"x must have shape (T, B, H) = ({T}, {B}, {H}) to match {_source(U, W)} when U is "
                 f"None (x is then the input projection U x_t); got {_shape(x)}"
             )
     if s0 is not None and s0.shape != (B, H):
         raise ValueError(
             f"s0 must have shape (B, H) = ({B}, {H}) to match x (T, B, D) = {_shape(x)} and "
-            f"{source}; got {_shape(s0)}"
+            f"{_source(U, W)}; got {_shape(s0)}"
         )
     if b is not None and b.shape != (H,):
-        raise ValueError(f"b must have shape (H,) = ({H},) to match {source}; got {_shape(b)}")
+        raise ValueError(
+            f"b must have shape (H,) = ({H},) to match {_source(U, W)}; got {_shape(b)}"
+        )
     s0 = np.zeros((B, H), dtype=dtype) if s0 is None else as_float(s0, dtype)
     return as_float(x, dtype), s0, as_float(U, dtype), as_float(W, dtype), as_float(b, dtype)
 

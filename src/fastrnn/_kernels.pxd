@@ -29,7 +29,15 @@ cdef extern from "fastrnn.h" nogil:
                                       const double*, const int*, const double*, double*,
                                       const int*) noexcept nogil
 
-    fastrnn_status fastrnn_blas_set(fastrnn_sgemm_fn sgemm, fastrnn_dgemm_fn dgemm)
+    ctypedef void (*fastrnn_sgemv_fn)(const char*, const int*, const int*, const float*,
+                                      const float*, const int*, const float*, const int*,
+                                      const float*, float*, const int*) noexcept nogil
+    ctypedef void (*fastrnn_dgemv_fn)(const char*, const int*, const int*, const double*,
+                                      const double*, const int*, const double*, const int*,
+                                      const double*, double*, const int*) noexcept nogil
+
+    fastrnn_status fastrnn_blas_set(fastrnn_sgemm_fn sgemm, fastrnn_dgemm_fn dgemm,
+                                    fastrnn_sgemv_fn sgemv, fastrnn_dgemv_fn dgemv)
     int fastrnn_blas_ready()
 
     void fastrnn_tanh_f32(int64_t n, float *a)

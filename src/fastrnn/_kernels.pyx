@@ -18,10 +18,11 @@ _STATUS_NAMES = {
 }
 
 
-def set_blas(uintptr_t sgemm_address, uintptr_t dgemm_address):
-    """Install the Fortran-ABI sgemm_/dgemm_ at these addresses as the kernels' BLAS."""
-    status = fastrnn_blas_set(<fastrnn_sgemm_fn><void *>sgemm_address,
-                              <fastrnn_dgemm_fn><void *>dgemm_address)
+def set_blas(uintptr_t sgemm, uintptr_t dgemm, uintptr_t sgemv, uintptr_t dgemv):
+    """Install the Fortran-ABI sgemm_/dgemm_/sgemv_/dgemv_ at these addresses as the
+    kernels' BLAS."""
+    status = fastrnn_blas_set(<fastrnn_sgemm_fn><void *>sgemm, <fastrnn_dgemm_fn><void *>dgemm,
+                              <fastrnn_sgemv_fn><void *>sgemv, <fastrnn_dgemv_fn><void *>dgemv)
     raise_for_status(status, "fastrnn_blas_set")
 
 
