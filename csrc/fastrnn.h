@@ -78,21 +78,27 @@ void fastrnn_exp_f64(int64_t n, double *a);
 
 /* ---- Vanilla RNN: s_t = f(U x_t + W s_{t-1} + b), f = tanh or relu ------------------- */
 
+/* Elements of workspace fastrnn_rnn_forward_* needs (0 on bad dims). */
+int64_t fastrnn_rnn_forward_work_len(const fastrnn_dims *dims);
+
 /* Forward through T steps.
  *   x (T,B,D), s0 (B,H), U (H,D), W (H,H)   in
  *   U may be NULL: x is then the input projection U x_t itself (T,B,H), D = H
  *   b (H,)                                  in   or NULL for no bias
  *   s (T,B,H)                               out  every hidden state, overwritten
- * No workspace. Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or
- * FASTRNN_ERR_NO_BLAS. */
+ *   work  fastrnn_rnn_forward_work_len(dims) elements (may be NULL when that is 0),
+ *         contents undefined after
+ * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or FASTRNN_ERR_NO_BLAS. */
 fastrnn_status fastrnn_rnn_forward_f32(const fastrnn_dims *dims, fastrnn_nonlinearity f,
                                        const float *restrict x, const float *restrict s0,
                                        const float *restrict U, const float *restrict W,
-                                       const float *restrict b, float *restrict s);
+                                       const float *restrict b, float *restrict s,
+                                       float *restrict work);
 fastrnn_status fastrnn_rnn_forward_f64(const fastrnn_dims *dims, fastrnn_nonlinearity f,
                                        const double *restrict x, const double *restrict s0,
                                        const double *restrict U, const double *restrict W,
-                                       const double *restrict b, double *restrict s);
+                                       const double *restrict b, double *restrict s,
+                                       double *restrict work);
 
 /* Elements of workspace fastrnn_rnn_backward_* needs (0 on bad dims). truncate < 0 is
  * full BPTT; truncate = K >= 0 is the per-output window of K applications of W. */

@@ -56,14 +56,29 @@ static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t H, const real *restrict a,
     }
 }
 
+/* out (H,H) = a.T, in tiles so that both sides stay in cache for large H. */
+static void FR_SUFFIX(transpose)(int64_t H, const real *restrict a, real *restrict out) {
+    const int64_t tile = 32;
+    for (int64_t i0 = 0; i0 < H; i0 += tile)
+        for (int64_t j0 = 0; j0 < H; j0 += tile) {
+            const int64_t i1 = i0 + tile < H ? i0 + tile : H;
+            const int64_t j1 = j0 + tile < H ? j0 + tile : H;
+            for (int64_t i = i0; i < i1; ++i)
+                for (int64_t j = j0; j < j1; ++j) out[j * H + i] = a[i * H + j];
+        }
+}
+
 fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
                                               const real *restrict x, const real *restrict s0,
                                               const real *restrict U, const real *restrict W,
-                                              const real *restrict b, real *restrict s) {
+                                              const real *restrict b, real *restrict s,
+                                              real *restrict work) {
     if (!rnn_dims_ok(dims)) return FASTRNN_ERR_DIMS;
     if (f != FASTRNN_TANH && f != FASTRNN_RELU) return FASTRNN_ERR_ARG;
     if (x == NULL || s0 == NULL || W == NULL || s == NULL) return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != dims->H) return FASTRNN_ERR_DIMS;
+    const int transposed = forward_transposes_W(dims);
+    if (transposed && work == NULL) return FASTRNN_ERR_ARG;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
     const int64_t step = B * H;
@@ -79,11 +94,15 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
         for (int64_t r = 0; r < T * B; ++r)
             for (int64_t i = 0; i < H; ++i) s[r * H + i] += b[i];
 
+    if (transposed) FR_SUFFIX(transpose)(H, W, work);
     for (int64_t t = 0; t < T; ++t) {
         const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
         real *s_t = s + t * step;
         /* s_t += s_{t-1} @ W.T  (B, H) */
-        GEMM(0, 1, B, H, H, 1, s_prev, H, W, H, 1, s_t, H);
+        if (transposed)
+            GEMM(0, 0, B, H, H, 1, s_prev, H, work, H, 1, s_t, H);
+        else
+            GEMM(0, 1, B, H, H, 1, s_prev, H, W, H, 1, s_t, H);
         FR_SUFFIX(activate)(f, step, s_t);
     }
     return FASTRNN_OK;

@@ -47,12 +47,13 @@ cdef extern from "fastrnn.h" nogil:
     void fastrnn_exp_f32(int64_t n, float *a)
     void fastrnn_exp_f64(int64_t n, double *a)
 
+    int64_t fastrnn_rnn_forward_work_len(const fastrnn_dims *dims)
     fastrnn_status fastrnn_rnn_forward_f32(
         const fastrnn_dims *dims, fastrnn_nonlinearity f, const float *x, const float *s0,
-        const float *U, const float *W, const float *b, float *s)
+        const float *U, const float *W, const float *b, float *s, float *work)
     fastrnn_status fastrnn_rnn_forward_f64(
         const fastrnn_dims *dims, fastrnn_nonlinearity f, const double *x, const double *s0,
-        const double *U, const double *W, const double *b, double *s)
+        const double *U, const double *W, const double *b, double *s, double *work)
 
     int64_t fastrnn_rnn_backward_work_len(const fastrnn_dims *dims, int64_t truncate)
     fastrnn_status fastrnn_rnn_backward_f32(

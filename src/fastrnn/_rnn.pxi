@@ -36,14 +36,20 @@ def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
     dtype = np.float32 if floating is float else np.float64
     s = np.empty((d.T, d.B, d.H), dtype=dtype)
     cdef floating[:, :, ::1] s_out = s
+    cdef int64_t work_len = fastrnn_rnn_forward_work_len(&d)
+    cdef floating[::1] work_v
+    cdef floating *work_ptr = NULL
+    if work_len > 0:
+        work_v = np.empty((work_len,), dtype=dtype)
+        work_ptr = &work_v[0]
     cdef fastrnn_status status
     with nogil:
         if floating is float:
             status = fastrnn_rnn_forward_f32(&d, f, &x[0, 0, 0], &s0[0, 0], U_ptr,
-                                             &W[0, 0], b_ptr, &s_out[0, 0, 0])
+                                             &W[0, 0], b_ptr, &s_out[0, 0, 0], work_ptr)
         else:
             status = fastrnn_rnn_forward_f64(&d, f, &x[0, 0, 0], &s0[0, 0], U_ptr,
-                                             &W[0, 0], b_ptr, &s_out[0, 0, 0])
+                                             &W[0, 0], b_ptr, &s_out[0, 0, 0], work_ptr)
     raise_for_status(status, "rnn_forward")
     return s
 
