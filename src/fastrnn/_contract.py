@@ -100,8 +100,14 @@ def as_arrays(**values) -> tuple[dict[str, np.ndarray | None], frozenset]:
 
 
 def as_float(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
-    """a as a C-contiguous array of dtype (no copy when it already is one)."""
-    return None if a is None else np.ascontiguousarray(a, dtype=dtype)
+    """a as an aligned, C-contiguous array of dtype (no copy when it already is one).
+
+    Alignment matters: a view that starts mid-element is C-contiguous too, and C may not
+    read a float through a misaligned pointer."""
+    if a is None:
+        return None
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.aligned else a.copy()
 
 
 def check_nonlinearity(nonlinearity) -> str:
