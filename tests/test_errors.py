@@ -398,3 +398,12 @@ def test_projected_input_must_have_H_columns(backend):
         backend.rnn_forward(x, None, None, W)
     with pytest.raises(ValueError, match=re.escape("W must have shape (H, H) with H >= 1")):
         backend.rnn_forward(np.zeros((7, 3, 4)), None, None, np.zeros((4, 5)))
+
+
+def test_absurd_sizes_raise_memory_error_before_allocating(backend):
+    """A zero-stride W of H = 10^6 costs nothing to pass, but the call would need TiBs."""
+    H = 10**6
+    W = np.broadcast_to(np.zeros(1), (H, H))
+    U = np.broadcast_to(np.zeros(1), (H, 3))
+    with pytest.raises(MemoryError, match=re.escape("rnn_forward needs about")):
+        backend.rnn_forward(np.zeros((2, 1, 3)), None, U, W)

@@ -110,6 +110,36 @@ def as_float(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
     return a if a.flags.aligned else a.copy()
 
 
+# Below this, a call's memory is not worth a look at /proc/meminfo.
+_MEMORY_CHECK_THRESHOLD = 256 * 2**20
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can still give (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def ensure_memory(kernel: str, nbytes: int) -> None:
+    """Raise MemoryError before allocating when a call cannot fit in memory, so that an
+    absurd size is an exception instead of the system's out-of-memory killer."""
+    if nbytes < _MEMORY_CHECK_THRESHOLD:
+        return
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise MemoryError(
+            f"{kernel} needs about {nbytes / 2**30:.1f} GiB for its outputs and workspace, "
+            f"but only {available / 2**30:.1f} GiB of memory is available; use a smaller "
+            "batch, a shorter sequence or a smaller hidden size"
+        )
+
+
 def check_nonlinearity(nonlinearity) -> str:
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu'; got {nonlinearity!r}")
@@ -164,6 +194,8 @@ def check_rnn_forward(x, s0, U, W, b, nonlinearity):
         raise ValueError(
             f"b must have shape (H,) = ({H},) to match {_source(U, W)}; got {_shape(b)}"
         )
+    # outputs and workspace, plus the inputs in case they all need converting
+    ensure_memory("rnn_forward", dtype.itemsize * (T * B * (D + H) + H * (D + 2 * H) + B * H))
     s0 = np.zeros((B, H), dtype=dtype) if s0 is None else as_float(s0, dtype)
     return as_float(x, dtype), s0, as_float(U, dtype), as_float(W, dtype), as_float(b, dtype)
 
@@ -212,4 +244,8 @@ def check_rnn_backward(ds, cache, truncate):
             f"ds must have shape (T, B, H) = ({T}, {B}, {H}) like the states of the forward "
             f"call; got {_shape(ds)}"
         )
+    T, B, H = cache.s.shape
+    D = cache.x.shape[2]
+    states = T * B * H * (1 if K is None or K >= T - 1 else 3)  # the truncated sweep needs 3
+    ensure_memory("rnn_backward", dtype.itemsize * (T * B * (D + H) + states + H * (D + H)))
     return as_float(ds, dtype), cache, K
