@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import info
+from . import bench, info
 
 # Subcommand modules, in the order ``fastrnn --help`` lists them.
-SUBCOMMANDS = [info]
+SUBCOMMANDS = [info, bench]
 
 
 class UserError(Exception):

@@ -1,0 +1,360 @@
+"""``run``: check every backend against the reference, then time them side by side."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from . import backends as backends_module
+from . import report, timing
+from .backends import BACKEND_NAMES, FORWARD_KEYS, Backend, Runner
+from .cases import CELLS, PENDING, SHAPES, TASKS, Case, Cell, Shape, make_problem, parse_shape
+from .check import TOLERANCES, Disagreement, compare
+from .threads import available_cpus, pinned_cpus
+
+SCHEMA = "fastrnn-bench/1"
+
+# Timing settings of the two modes: interleaved rounds per case (cut to fit the budget in
+# seconds, never below min_rounds), the shortest duration of a sample, and how many GEMMs
+# measure the peak (the best counts).
+MODES = {
+    "full": {"rounds": 21, "min_rounds": 5, "budget_s": 30.0, "target_s": 0.040, "peak_trials": 5},
+    "quick": {"rounds": 5, "min_rounds": 3, "budget_s": 1.5, "target_s": 0.015, "peak_trials": 3},
+}
+QUICK_SHAPES = ("tutorial", "small", "medium")  # --quick skips large unless asked for
+
+Progress = Callable[[int, int, str], None]  # (cases done, cases in all, what happens now)
+
+
+def _choices(kind: str, values, known) -> list[str]:
+    """values without repeats, checked against known."""
+    values = list(values)
+    unknown = ", ".join(repr(v) for v in values if v not in known)
+    if unknown:
+        raise ValueError(f"unknown {kind} {unknown}: choose from {', '.join(known)}")
+    if not values:
+        raise ValueError(f"no {kind} selected")
+    return list(dict.fromkeys(values))
+
+
+# The fields of a timed row (results of rows that were not timed hold None).
+TIMING_FIELDS = (
+    "flops_per_call",
+    "tokens_per_call",
+    "check",
+    "compile_s",
+    "rounds",
+    "inner",
+    "samples_s",
+    "median_s",
+    "q1_s",
+    "q3_s",
+    "min_s",
+    "max_s",
+    "tokens_per_s",
+    "gflops",
+    "percent_of_peak",
+    "ratio_to_fastrnn",
+    "paired_ratio_to_fastrnn",
+)
+
+
+def _row(cell, shape: Shape | None, task, backend, status: str, reason: str | None = None) -> dict:
+    """A result row; cell, shape, task or backend None means "all" (a whole cell or
+    backend unavailable)."""
+    row = {
+        "cell": cell,
+        "shape": None if shape is None else shape.name,
+        "dims": None if shape is None else {"T": shape.T, "B": shape.B, "D": shape.D, "H": shape.H},
+        "task": task,
+        "backend": backend,
+        "status": status,  # ok, unavailable, disagrees, failed
+        "reason": reason,
+    }
+    row.update(dict.fromkeys(TIMING_FIELDS))
+    return row
+
+
+def _failure(e: BaseException) -> str:
+    return f"raised {type(e).__name__}: {e}"
+
+
+def run(
+    *,
+    cells: Sequence[str] | None = None,
+    shapes: Sequence[str | Shape] | None = None,
+    tasks: Sequence[str] | None = None,
+    backends: Sequence[str | Backend] | None = None,
+    dtype: str = "float32",
+    threads: int = 1,
+    quick: bool = False,
+    seed: int = 0,
+    rounds: int | None = None,
+    target_ms: float | None = None,
+    budget_s: float | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Benchmark the selected cells, shapes and tasks on every selected backend.
+
+    For each case (cell, shape, task) every backend's result is first compared with
+    fastrnn.reference computed in float64 on the same numbers (``check.compare``); a
+    backend that disagrees or fails is reported and not timed. The others are warmed up,
+    calibrated and timed in interleaved rounds (``timing``). Thread limits and CPU pinning
+    (``threads``) hold for the whole run and are undone afterwards.
+
+    Parameters
+    ----------
+    cells : names from CELLS ("rnn", "lstm", "gru"); default all
+        Cells this fastrnn does not provide are reported as not available.
+    shapes : names from SHAPES, ``"T,B,D,H"`` strings or Shape objects
+        Default all four; with quick, all but "large".
+    tasks : "inference" and/or "training"; default both
+    backends : names from BACKEND_NAMES or Backend objects; default all
+        A backend that cannot be imported is reported as not installed.
+    dtype : "float32" or "float64"
+    threads : int
+        Threads for every BLAS (threadpoolctl), torch (set_num_threads) and JAX (CPU
+        affinity of the process, pinned to the first ``threads`` available CPUs).
+    quick : bool
+        Fewer rounds, shorter samples and smaller default shapes (MODES, QUICK_SHAPES).
+    seed : int
+        Seed of the generated weights and data.
+    rounds, target_ms, budget_s : override the mode's rounds per case, shortest sample
+        and seconds per case.
+    progress : callable(done, total, message) or None
+        Called as the run advances (the CLI draws a progress bar with it).
+
+    Returns
+    -------
+    dict, JSON-ready
+        ``schema``, ``settings``, ``machine``, ``versions``, ``blas``, ``threads``,
+        ``peak`` (the measured GEMM GFLOP/s), ``results`` (one row per cell, shape, task
+        and backend: status, reason, check errors, samples, median_s, q1_s, q3_s, min_s,
+        max_s, tokens_per_s, gflops, percent_of_peak, ratio_to_fastrnn,
+        paired_ratio_to_fastrnn, compile_s), ``pending`` (workloads this fastrnn cannot
+        run yet) and ``wall_s``. Rows whose backend or cell is unavailable use None for
+        the fields that do not apply.
+    """
+    started = time.perf_counter()
+    settings = _settings(quick, rounds, target_ms, budget_s, threads, dtype)
+    cell_names = _choices("cell", CELLS if cells is None else cells, CELLS)
+    task_names = _choices("task", TASKS if tasks is None else tasks, TASKS)
+    shape_list = [
+        s if isinstance(s, Shape) else parse_shape(s)
+        for s in ((QUICK_SHAPES if quick else SHAPES) if shapes is None else shapes)
+    ]
+    if not shape_list:
+        raise ValueError("no shape selected")
+    requested = list(BACKEND_NAMES if backends is None else backends)
+    if not requested:
+        raise ValueError("no backend selected")
+    names = [b for b in requested if not isinstance(b, Backend)]
+    if names:
+        _choices("backend", names, BACKEND_NAMES)
+    settings.update(
+        seed=seed,
+        cells=cell_names,
+        shapes=[vars(s) for s in shape_list],
+        tasks=task_names,
+        backends=[b.name if isinstance(b, Backend) else b for b in requested],
+    )
+    result = {"schema": SCHEMA, "settings": settings, "results": [], "pending": []}
+    result["machine"] = report.machine_info()
+    np_dtype = np.dtype(dtype)
+
+    with pinned_cpus(threads) as cpus:
+        # Backends are imported only now: JAX's CPU client must start pinned.
+        loaded: list[Backend] = []
+        for b in requested:
+            backend = b if isinstance(b, Backend) else backends_module.load(b)
+            if isinstance(backend, str):
+                result["results"].append(_row(None, None, None, b, "unavailable", backend))
+            else:
+                loaded.append(backend)
+        opened: list[Backend] = []
+        try:
+            for backend in loaded:
+                backend.open(threads, np_dtype)
+                opened.append(backend)
+            # Entered after the imports, so that it sees every BLAS and OpenMP runtime.
+            with threadpool_limits(limits=threads):
+                result["versions"] = report.versions(loaded)
+                result["blas"] = report.blas_info()
+                result["threads"] = {
+                    "requested": threads,
+                    "pinned_cpus": cpus,
+                    "threadpools": threadpool_info(),
+                    "how": "threadpoolctl limit on every BLAS/OpenMP pool, "
+                    "torch.set_num_threads, CPU affinity of every thread of the process (JAX)",
+                }
+                if progress is not None:
+                    progress(0, 1, f"measuring the {dtype} GEMM peak")
+                result["peak"] = timing.gemm_peak(np_dtype, trials=settings["peak_trials"])
+                cases = (cell_names, shape_list, task_names, np_dtype, seed)
+                _run_cases(result, loaded, cases, settings, progress)
+        finally:
+            for backend in opened:
+                backend.close()
+
+    result["pending"] = _pending_rows()
+    result["machine"]["loadavg_end"] = report.loadavg()
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def _settings(quick, rounds, target_ms, budget_s, threads, dtype) -> dict:
+    """The mode's timing settings with the overrides, checked."""
+    settings = dict(MODES["quick" if quick else "full"])
+    if rounds is not None:
+        settings["rounds"] = rounds
+    if target_ms is not None:
+        settings["target_s"] = target_ms / 1e3
+    if budget_s is not None:
+        settings["budget_s"] = budget_s
+    if settings["rounds"] < 1 or settings["target_s"] <= 0 or settings["budget_s"] < 0:
+        raise ValueError("rounds and target_ms must be positive and budget_s >= 0")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1; got {threads!r}")
+    cpus = len(available_cpus())
+    if threads > cpus:
+        raise ValueError(f"threads = {threads}, but this process may use only {cpus} CPUs")
+    if dtype not in TOLERANCES:
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+    settings.update(
+        mode="quick" if quick else "full",
+        dtype=dtype,
+        threads=threads,
+        tolerances=TOLERANCES[dtype],
+        flops={
+            "inference": "2*T*B*G*H*(D+H)",
+            "training": "3 * inference",
+            "G": {name: cell.gates for name, cell in CELLS.items()},
+        },
+    )
+    return settings
+
+
+def _pending_rows() -> list[dict]:
+    import fastrnn
+
+    rows = []
+    for pending in PENDING:
+        if getattr(fastrnn, pending.needs, None) is None:
+            reason = f"pending: needs fastrnn.{pending.needs}"
+        else:
+            reason = f"pending: fastrnn.{pending.needs} exists, the benchmark has no adapter yet"
+        rows.append(
+            {
+                "workload": pending.name,
+                "description": pending.description,
+                "status": "pending",
+                "reason": reason,
+            }
+        )
+    return rows
+
+
+def _run_cases(result, loaded, cases, settings, progress):
+    """Append a row per (cell, shape, task, backend) to result["results"]."""
+    cell_names, shapes, task_names, dtype, seed = cases
+    rows = result["results"]
+    runnable = [CELLS[name] for name in cell_names if _cell_unavailable(CELLS[name]) is None]
+    total = len(runnable) * len(shapes) * len(task_names)
+    done = 0
+    for name in cell_names:
+        cell = CELLS[name]
+        if cell not in runnable:
+            rows.append(_row(name, None, None, None, "unavailable", _cell_unavailable(cell)))
+            continue
+        for shape in shapes:
+            problem = make_problem(cell, shape, dtype, seed)
+            if progress is not None:
+                progress(done, total, f"{cell.name} {shape.name}: float64 reference")
+            expected = backends_module.oracle(problem)
+            for task in task_names:
+                case = Case(problem, task)
+                want = expected
+                if task == "inference":
+                    want = {k: v for k, v in expected.items() if k in FORWARD_KEYS}
+
+                def say(message: str, case=case, done=done) -> None:
+                    if progress is not None:
+                        progress(done, total, f"{case.label()}: {message}")
+
+                rows.extend(_bench_case(case, want, loaded, settings, result["peak"], say))
+                done += 1
+    if progress is not None and total:
+        progress(total, total, "done")
+
+
+def _cell_unavailable(cell: Cell) -> str | None:
+    """Why cell cannot be benchmarked (the reference checks every backend), or None."""
+    import fastrnn
+
+    from .. import reference
+
+    if getattr(reference, cell.class_name, None) is not None:
+        return None
+    if getattr(fastrnn, cell.class_name, None) is None:
+        return f"not available in this fastrnn (no fastrnn.{cell.class_name})"
+    return f"no fastrnn.reference.{cell.class_name} to check against"
+
+
+def _bench_case(case: Case, want: dict, loaded: list[Backend], settings: dict, peak: dict, say):
+    """Check every backend on case, then time those that agree; their rows."""
+    rows: dict[str, dict] = {}
+    runners: dict[str, Runner] = {}
+    for backend in loaded:
+        say(f"checking {backend.name}")
+        row = _row(case.cell.name, case.shape, case.task, backend.name, "ok")
+        row.update(flops_per_call=case.flops, tokens_per_call=case.tokens)
+        rows[backend.name] = row
+        try:
+            runner = backend.prepare(case)
+            if isinstance(runner, str):
+                row.update(status="unavailable", reason=runner)
+                continue
+            row["compile_s"] = runner.compile_s
+            row["check"] = compare(runner.to_numpy(runner.call()), want, case.problem.dtype)
+        except Disagreement as e:
+            row.update(status="disagrees", reason=f"{e}; not timed")
+            continue
+        except Exception as e:  # a backend that cannot run the case is reported, not fatal
+            row.update(status="failed", reason=f"{_failure(e)}; not timed")
+            continue
+        runners[backend.name] = runner
+    if not runners:
+        return list(rows.values())
+
+    inner, estimate = {}, {}
+    for name, runner in runners.items():
+        say(f"warming up and calibrating {name}")
+        inner[name], estimate[name] = timing.calibrate(runner.call, settings["target_s"])
+    round_s = sum(inner[n] * estimate[n] for n in runners)
+    n_rounds = timing.affordable_rounds(
+        round_s, settings["rounds"], settings["min_rounds"], settings["budget_s"]
+    )
+    samples = timing.interleave(
+        {name: runner.call for name, runner in runners.items()},
+        inner,
+        n_rounds,
+        on_round=lambda r: say(f"round {r + 1}/{n_rounds} of ~{round_s:.2g} s"),
+    )
+
+    baseline = samples.get("fastrnn")
+    for name in runners:
+        stats = timing.summarize(samples[name])
+        row = rows[name]
+        row.update(stats, rounds=n_rounds, inner=inner[name], samples_s=samples[name])
+        row["tokens_per_s"] = case.tokens / stats["median_s"]
+        row["gflops"] = case.flops / stats["median_s"] / 1e9
+        row["percent_of_peak"] = 100 * row["gflops"] / peak["gflops"]
+        if baseline is not None:
+            row["ratio_to_fastrnn"] = stats["median_s"] / float(np.median(baseline))
+            # Each round's samples ran side by side: their ratio sees the same load.
+            per_round = [s / f for s, f in zip(samples[name], baseline, strict=True)]
+            row["paired_ratio_to_fastrnn"] = float(np.median(per_round))
+    return list(rows.values())

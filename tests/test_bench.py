@@ -1,0 +1,324 @@
+"""The benchmark (fastrnn.bench, ``fastrnn bench``) on tiny shapes: what it reports and
+refuses, never how fast anything is."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastrnn
+import fastrnn.reference
+from fastrnn import bench
+from fastrnn.bench import backends, cases, check, threads, timing
+from fastrnn.cli import main as cli_main
+
+TINY = "4,2,3,5"  # T,B,D,H: every run below takes well under a second of timing
+FAST = dict(quick=True, rounds=2, target_ms=1.0, budget_s=0.05)
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    """One run of fastrnn and the reference on the tiny shape, shared by the tests that
+    only read it."""
+    return bench.run(shapes=[TINY], backends=["fastrnn", "reference"], **FAST)
+
+
+def _rows(result, **match):
+    return [r for r in result["results"] if all(r[k] == v for k, v in match.items())]
+
+
+def test_run_times_every_task_of_the_rnn_on_both_backends(tiny_run):
+    rows = _rows(tiny_run, cell="rnn")
+    assert [(r["task"], r["backend"]) for r in rows] == [
+        ("inference", "fastrnn"),
+        ("inference", "reference"),
+        ("training", "fastrnn"),
+        ("training", "reference"),
+    ]
+    for r in rows:
+        assert r["status"] == "ok", r["reason"]
+        assert r["shape"] == "custom" and r["dims"] == {"T": 4, "B": 2, "D": 3, "H": 5}
+        assert r["rounds"] == 2 and len(r["samples_s"]) == 2
+        assert r["min_s"] <= r["median_s"] <= r["max_s"]
+        assert r["gflops"] == pytest.approx(r["flops_per_call"] / r["median_s"] / 1e9)
+        assert r["tokens_per_s"] == pytest.approx(8 / r["median_s"])
+        assert r["percent_of_peak"] == pytest.approx(100 * r["gflops"] / tiny_run["peak"]["gflops"])
+        assert r["check"]["worst_err_over_scale"] < check.TOLERANCES["float32"]["rtol"]
+        assert r["compile_s"] is None
+    training = _rows(tiny_run, cell="rnn", task="training", backend="reference")[0]
+    assert set(training["check"]["arrays"]) == {
+        "out",
+        "h_n",
+        "dx",
+        "dh0",
+        "dweight_ih_l0",
+        "dweight_hh_l0",
+        "dbias_ih_l0",
+        "dbias_hh_l0",
+    }
+    for r in _rows(tiny_run, cell="rnn", backend="fastrnn"):
+        assert r["ratio_to_fastrnn"] == 1.0 and r["paired_ratio_to_fastrnn"] == 1.0
+
+
+def test_run_reports_missing_cells_and_pending_workloads(tiny_run):
+    for cell in ("lstm", "gru"):
+        class_name = bench.CELLS[cell].class_name
+        rows = _rows(tiny_run, cell=cell)
+        if hasattr(fastrnn.reference, class_name):
+            assert rows and all(r["status"] == "ok" for r in rows)
+        else:
+            assert len(rows) == 1 and rows[0]["status"] == "unavailable"
+            assert "not available in this fastrnn" in rows[0]["reason"]
+    assert [p["workload"] for p in tiny_run["pending"]] == ["lm-step", "generation"]
+    if not hasattr(fastrnn, "RNNLM"):
+        assert all(p["reason"] == "pending: needs fastrnn.RNNLM" for p in tiny_run["pending"])
+
+
+def test_result_is_json_with_machine_versions_blas_and_threads(tiny_run):
+    result = json.loads(json.dumps(tiny_run))
+    assert result["schema"] == bench.SCHEMA
+    for key in ("cpu_model", "logical_cpus", "cpus_available", "loadavg_start", "loadavg_end"):
+        assert key in result["machine"]
+    versions = result["versions"]
+    assert versions["fastrnn"] == fastrnn.__version__ and versions["numpy"] == np.__version__
+    assert versions["python"].count(".") == 2
+    assert result["blas"]["fastrnn"] == fastrnn.blas_info()
+    assert result["threads"]["requested"] == 1
+    assert any(pool["num_threads"] == 1 for pool in result["threads"]["threadpools"])
+    if hasattr(os, "sched_setaffinity"):
+        assert len(result["threads"]["pinned_cpus"]) == 1
+    assert result["peak"]["routine"] == "sgemm" and result["peak"]["gflops"] > 0
+    settings = result["settings"]
+    assert settings["dtype"] == "float32" and settings["backends"] == ["fastrnn", "reference"]
+    assert settings["rounds"] == 2 and settings["tolerances"] == check.TOLERANCES["float32"]
+
+
+def test_table_has_a_line_per_row_and_the_status_of_untimed_ones(tiny_run):
+    table = bench.format_table(tiny_run)
+    timed = [line for line in table.splitlines() if line.startswith("rnn ")]
+    assert len(timed) == 4 and all("custom" in line for line in timed)
+    if not hasattr(fastrnn, "LSTM"):
+        assert "unavailable: not available in this fastrnn (no fastrnn.LSTM)" in table
+    assert "pending" in table
+    header = bench.format_header(tiny_run)
+    assert "sgemm 2048^3" in header and fastrnn.blas_info()["config"] in header
+
+
+class _OffByOne(backends.LayerBackend):
+    """fastrnn with one gradient entry changed: what the check exists to catch."""
+
+    def __init__(self):
+        super().__init__("off-by-one", fastrnn)
+
+    def prepare(self, case):
+        runner = super().prepare(case)
+
+        def to_numpy(result):
+            arrays = runner.to_numpy(result)
+            if "dweight_hh_l0" in arrays:
+                arrays["dweight_hh_l0"] = arrays["dweight_hh_l0"].copy()
+                arrays["dweight_hh_l0"][1, 2] += 1e-3 * np.abs(arrays["dweight_hh_l0"]).max()
+            return arrays
+
+        return runner._replace(to_numpy=to_numpy)
+
+
+class _Raising(backends.LayerBackend):
+    def __init__(self):
+        super().__init__("raising", fastrnn)
+
+    def prepare(self, case):
+        raise RuntimeError("no kernel for you")
+
+
+def test_a_backend_that_disagrees_or_raises_is_reported_and_not_timed():
+    result = bench.run(
+        shapes=[TINY], cells=["rnn"], backends=["fastrnn", _OffByOne(), _Raising()], **FAST
+    )
+    inference, training = (_rows(result, backend="off-by-one", task=t)[0] for t in bench.TASKS)
+    assert inference["status"] == "ok"  # its forward is fastrnn's
+    assert training["status"] == "disagrees"
+    assert "dweight_hh_l0 disagrees" in training["reason"] and "(1, 2)" in training["reason"]
+    assert training["median_s"] is None and training["samples_s"] is None
+    for r in _rows(result, backend="raising"):
+        assert r["status"] == "failed" and "RuntimeError: no kernel for you" in r["reason"]
+    assert all(r["status"] == "ok" for r in _rows(result, backend="fastrnn"))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a + 1e-7, None),  # float32 rounding: agrees
+        (lambda a: a * (1 + 1e-3), "disagrees with the float64 reference"),
+        (lambda a: np.where(np.arange(a.size).reshape(a.shape) == 1, np.nan, a), "worst at"),
+        (lambda a: a.astype(np.float64), "as float64 in a float32 benchmark"),
+        (lambda a: a[:-1], "has shape"),
+    ],
+)
+def test_compare(change, message):
+    want = {"dW": np.linspace(-1.0, 1.0, 12).reshape(3, 4)}
+    got = {"dW": change(want["dW"].astype(np.float32))}
+    if message is None:
+        assert check.compare(got, want, np.float32)["worst_err_over_scale"] < 1e-6
+    else:
+        with pytest.raises(check.Disagreement, match=message):
+            check.compare(got, want, np.float32)
+
+
+def test_compare_needs_every_array():
+    with pytest.raises(check.Disagreement, match="returned no dx"):
+        check.compare({}, {"dx": np.zeros(2)}, np.float64)
+
+
+def test_flops_count_two_per_multiply_add_of_the_gemms():
+    tutorial = bench.SHAPES["tutorial"]
+    rnn = 2 * 50 * 1 * 100 * (100 + 100)
+    assert bench.flops(bench.CELLS["rnn"], tutorial, "inference") == rnn
+    assert bench.flops(bench.CELLS["rnn"], tutorial, "training") == 3 * rnn
+    assert bench.flops(bench.CELLS["lstm"], tutorial, "inference") == 4 * rnn
+    assert bench.flops(bench.CELLS["gru"], tutorial, "training") == 9 * rnn
+
+
+def test_parse_shape():
+    assert cases.parse_shape("large") is bench.SHAPES["large"]
+    assert cases.parse_shape("7,1,2,3") == bench.Shape("custom", T=7, B=1, D=2, H=3)
+    for bad in ("huge", "1,2,3", "1,0,2,3", "1,2,3,x"):
+        with pytest.raises(ValueError, match="choose from tutorial, small, medium, large"):
+            cases.parse_shape(bad)
+
+
+def test_interleave_rotates_which_backend_goes_first():
+    order = []
+    calls = {name: (lambda name=name: order.append(name)) for name in "abc"}
+    samples = timing.interleave(calls, dict.fromkeys("abc", 1), rounds=3)
+    assert order == list("abcbcacab")
+    assert all(len(s) == 3 for s in samples.values())
+
+
+def test_affordable_rounds():
+    assert timing.affordable_rounds(round_s=1.0, rounds=21, min_rounds=5, budget_s=30) == 21
+    assert timing.affordable_rounds(round_s=4.0, rounds=21, min_rounds=5, budget_s=30) == 7
+    assert timing.affordable_rounds(round_s=60.0, rounds=21, min_rounds=5, budget_s=30) == 5
+    assert timing.affordable_rounds(round_s=60.0, rounds=3, min_rounds=5, budget_s=30) == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity control")
+def test_pinned_cpus_pins_every_thread_and_restores_them():
+    before = os.sched_getaffinity(0)
+    started, stop = threading.Event(), threading.Event()
+    worker = threading.Thread(target=lambda: (started.set(), stop.wait()))
+    worker.start()
+    started.wait()
+    try:
+        with threads.pinned_cpus(1) as cpus:
+            assert cpus == [min(before)]
+            assert os.sched_getaffinity(worker.native_id) == {min(before)}
+            assert os.sched_getaffinity(0) == {min(before)}
+        assert os.sched_getaffinity(worker.native_id) == before
+        assert os.sched_getaffinity(0) == before
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_layer_backend_names_the_missing_class():
+    backend = backends.LayerBackend("reference", fastrnn.reference)
+    assert backend.layer_class("NoSuchCell") == (
+        "not available in this fastrnn (no fastrnn.reference.NoSuchCell)"
+    )
+
+
+def test_problems_are_seeded_in_the_dtype_with_torch_shapes():
+    gru, shape = bench.CELLS["gru"], cases.parse_shape("3,2,4,5")
+    p = cases.make_problem(gru, shape, np.float32, seed=7)
+    again = cases.make_problem(gru, shape, np.float32, seed=7)
+    other = cases.make_problem(gru, shape, np.float32, seed=8)
+    assert np.array_equal(p.x, again.x) and not np.array_equal(p.x, other.x)
+    assert {name: a.shape for name, a in p.params.items()} == {
+        "weight_ih_l0": (15, 4),
+        "weight_hh_l0": (15, 5),
+        "bias_ih_l0": (15,),
+        "bias_hh_l0": (15,),
+    }
+    assert p.h0.shape == p.dh_n.shape == (1, 2, 5) and p.dout.shape == (3, 2, 5)
+    assert all(a.dtype == np.float32 for a in (p.x, p.h0, p.dout, p.dh_n, *p.params.values()))
+    assert cases.make_problem(bench.CELLS["lstm"], shape, np.float64, 0).h0 is None
+    exact = p.astype(np.float64)
+    assert exact.x.dtype == np.float64 and np.array_equal(exact.x, p.x)
+
+
+@pytest.mark.parametrize("cell", list(bench.CELLS))
+def test_torch_and_jax_compute_the_cells_as_the_reference_or_each_other(cell):
+    """torch and JAX against the float64 reference where it has the cell, else against
+    each other (the LSTM and GRU equations of the JAX backend are written here)."""
+    jax = pytest.importorskip("jax")
+    torch = pytest.importorskip("torch")
+    problem = cases.make_problem(bench.CELLS[cell], cases.parse_shape("5,3,4,6"), np.float64, 1)
+    x64, torch_threads = jax.config.jax_enable_x64, torch.get_num_threads()
+    found = {}
+    for name in ("torch", "jax"):
+        backend = backends.load(name)
+        backend.open(1, np.dtype(np.float64))
+        try:
+            runner = backend.prepare(cases.Case(problem, "training"))
+            found[name] = runner.to_numpy(runner.call())
+        finally:
+            backend.close()
+    assert (jax.config.jax_enable_x64, torch.get_num_threads()) == (x64, torch_threads)
+    want = backends.oracle(problem)
+    if isinstance(want, str):  # no reference for this cell yet
+        want = found["torch"]
+    for name, got in found.items():
+        assert set(got) == set(want), name
+        check.compare(got, want, np.float64)
+
+
+# ---- the command ----------------------------------------------------------------------
+
+
+def test_cli_quick_run_prints_the_table_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    args = ["--quick", "--shapes", TINY, "--backends", "fastrnn", "reference", "--cells", "rnn"]
+    args += ["--rounds", "2", "--target-ms", "1", "--budget", "0.05", "--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "fastrnn", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "x fastrnn" in done.stdout and "GFLOP/s" in done.stdout
+    assert len([line for line in done.stdout.splitlines() if line.startswith("rnn ")]) == 4
+    assert "[2/2] done" in done.stderr  # progress, one line per step off a terminal
+    result = json.loads(out.read_text())
+    assert result["schema"] == bench.SCHEMA and len(result["results"]) == 4
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--threads", "0"], "expected a positive integer; got 0"),
+        (["--threads", "4096"], "4096 threads, but this process may use only"),
+        (["--shapes", "huge"], "unknown shape 'huge'"),
+        (["--backends", "tensorflow"], "invalid choice: 'tensorflow'"),
+        (["--cells", "transformer"], "invalid choice: 'transformer'"),
+        (["--tasks", "inference", "sampling"], "invalid choice: 'sampling'"),
+        (["--dtype", "float16"], "invalid choice: 'float16'"),
+        (["--json", "/no/such/dir/out.json"], "no directory /no/such/dir"),
+        (["--rounds", "many"], "expected a positive integer; got 'many'"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_error_line(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["bench", *flags])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], err
+    assert "Traceback" not in err
