@@ -6,7 +6,7 @@ RNN); swap one import for the other. See fastrnn.reference for the notation.
 
 from __future__ import annotations
 
-from . import _blas, _fast, layers
+from . import _blas, _fast, layers, lm
 from ._contract import RNNCache, RNNGrads, SoftmaxLoss
 from ._fast import (
     embedding_backward,
@@ -25,7 +25,8 @@ __all__ = [
     "blas_info",
     "rnn_backward",
     "rnn_forward",
-    # language-model kernels (issue 3)
+    # language model (issue 3)
+    "RNNLM",
     "SoftmaxLoss",
     "embedding_backward",
     "embedding_forward",
@@ -39,3 +40,4 @@ blas_info = _blas.info
 
 # Classes bound to the C kernels of _fast (fastrnn.reference binds the same classes to NumPy).
 RNN = layers.bind(layers.RNNBase, _fast, __name__)
+RNNLM = layers.bind(lm.RNNLMBase, _fast, __name__)

@@ -16,6 +16,7 @@ NaN and Inf are not rejected: they propagate through the arithmetic as in NumPy.
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -216,16 +217,43 @@ class SoftmaxLoss(NamedTuple):
     dc: np.ndarray | None  # (K,), None when c was None
 
 
-def _positive_int(name: str, value) -> int:
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """value as a Python int >= minimum; bools and non-integers raise TypeError."""
     if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int >= 1; got {value!r}")
+        raise TypeError(f"{name} must be an int >= {minimum}; got {value!r}")
     try:
         n = operator.index(value)
     except TypeError:
-        raise TypeError(f"{name} must be an int >= 1; got {value!r}") from None
-    if n < 1:
-        raise ValueError(f"{name} must be an int >= 1; got {n}")
+        raise TypeError(f"{name} must be an int >= {minimum}; got {value!r}") from None
+    if n < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {n}")
     return n
+
+
+def check_arrays(mapping, expected: dict, what: str, owner: str) -> dict[str, np.ndarray]:
+    """The arrays of mapping (name -> array-like), checked against expected (name ->
+    shape): the same names, those shapes, real and finite values. ``what`` names the
+    mapping and ``owner`` what it must fit in the messages. Nothing is converted."""
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{what} must be a mapping; got {type(mapping).__name__}")
+    missing = [n for n in expected if n not in mapping]
+    unexpected = [n for n in mapping if n not in expected]
+    if missing or unexpected:
+        raise ValueError(f"{what} does not fit {owner}: missing {missing}, unexpected {unexpected}")
+    out = {}
+    for name, shape in expected.items():
+        try:
+            a = np.asarray(mapping[name])
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise TypeError(f"{what}[{name!r}] could not be read as an array: {e}") from None
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"{what}[{name!r}] has dtype {a.dtype}; expected real numbers")
+        if a.shape != tuple(shape):
+            raise ValueError(f"{what}[{name!r}] must have shape {tuple(shape)}; got {_shape(a)}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{what}[{name!r}] holds NaN or Inf values")
+        out[name] = a
+    return out
 
 
 def check_ids(name: str, ids, size: int, letter: str, TB: tuple | None = None) -> np.ndarray:
@@ -265,7 +293,7 @@ def check_embedding_forward(ids, U):
 
 def check_embedding_backward(dx, ids, D):
     """Checked (dx (T, B, H), ids int64 (T, B), D) for embedding_backward."""
-    D = _positive_int("D", D)
+    D = check_int("D", D)
     a, untyped = as_arrays(dx=dx)
     dtype = common_float_dtype(a, untyped)
     dx = a["dx"]

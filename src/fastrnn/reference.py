@@ -11,7 +11,8 @@ W (H, H), so U x_t reads x[t] @ U.T when batched. Gradients are "d" + name.
 
     s_t = f(U x_t + W s_{t-1} + b),   f = tanh or relu,   s_{-1} = s0
 
-The layer class ``RNN`` here is the same class as ``fastrnn.RNN``, bound to these kernels.
+The classes ``RNN`` and ``RNNLM`` here are the same classes as ``fastrnn.RNN`` and
+``fastrnn.RNNLM``, bound to these kernels.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 
 import numpy as np
 
-from . import _contract, layers
+from . import _contract, layers, lm
 from ._contract import RNNCache, RNNGrads, SoftmaxLoss
 
 __all__ = [
@@ -29,7 +30,8 @@ __all__ = [
     "RNNGrads",
     "rnn_backward",
     "rnn_forward",
-    # language-model kernels (issue 3)
+    # language model (issue 3)
+    "RNNLM",
     "SoftmaxLoss",
     "embedding_backward",
     "embedding_forward",
@@ -266,6 +268,9 @@ def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
     dV = dz.reshape(T * B, K).T @ s.reshape(T * B, H)
     dc = dz.sum(axis=(0, 1)) if c is not None else None
     return SoftmaxLoss(loss, ds, dV, dc)
+
+
+RNNLM = layers.bind(lm.RNNLMBase, sys.modules[__name__], __name__)
 
 
 # ---- LSTM and GRU (issue 4) -----------------------------------------------------------
