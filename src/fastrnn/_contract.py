@@ -15,6 +15,7 @@ NaN and Inf are not rejected: they propagate through the arithmetic as in NumPy.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -228,6 +229,17 @@ def check_int(name: str, value, minimum: int = 1) -> int:
     if n < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}; got {n}")
     return n
+
+
+def check_positive_float(name: str, value) -> float:
+    """value as a finite Python float > 0; non-numbers raise TypeError."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number > 0; got {value!r}") from None
+    if not (x > 0 and math.isfinite(x)):
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+    return x
 
 
 def check_arrays(mapping, expected: dict, what: str, owner: str) -> dict[str, np.ndarray]:

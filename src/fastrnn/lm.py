@@ -381,7 +381,7 @@ class RNNLMBase:
             )
         prime = self._ids("prime", prime[:, None])
         length = _contract.check_int("length", length, 0)
-        temperature = check_temperature(temperature)
+        temperature = _contract.check_positive_float("temperature", temperature)
         top_k = _optional_int("top_k", top_k, 1)
         rng = np.random.default_rng(seed)
         # softmax((V s + c) / temperature) with the division folded into V and c, once
@@ -410,16 +410,6 @@ class RNNLMBase:
         loaded = _contract.check_arrays(state_dict, self.param_shapes(), "state_dict", repr(self))
         for name, a in loaded.items():
             self.params[name][...] = a
-
-
-def check_temperature(temperature) -> float:
-    try:
-        t = float(temperature)
-    except (TypeError, ValueError):
-        raise TypeError(f"temperature must be a number > 0; got {temperature!r}") from None
-    if not (t > 0 and math.isfinite(t)):
-        raise ValueError(f"temperature must be a finite number > 0; got {temperature!r}")
-    return t
 
 
 def draw(probs: np.ndarray, rng: np.random.Generator, top_k: int | None = None) -> int:

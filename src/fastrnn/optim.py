@@ -28,16 +28,6 @@ import numpy as np
 from . import _contract
 
 
-def _positive_float(name: str, value) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number > 0; got {value!r}") from None
-    if not (x > 0 and math.isfinite(x)):
-        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
-    return x
-
-
 def _fraction(name: str, value) -> float:
     """A number in [0, 1), as momentum and Adam's betas must be."""
     try:
@@ -67,7 +57,7 @@ class Optimizer:
                     f"params[{name!r}] must be a float32 or float64 NumPy array (updated in place)"
                 )
         self.params = params
-        self.lr = _positive_float("lr", lr)
+        self.lr = _contract.check_positive_float("lr", lr)
         self.step_count = 0
         self.state = {b: {n: np.zeros_like(p) for n, p in params.items()} for b in self.buffers}
 
@@ -167,7 +157,7 @@ class Adagrad(Optimizer):
     buffers = ("sum_sq",)
 
     def __init__(self, params, lr=0.1, eps=1e-8):
-        self.eps = _positive_float("eps", eps)
+        self.eps = _contract.check_positive_float("eps", eps)
         super().__init__(params, lr)
 
     def hyperparameters(self) -> dict:
@@ -199,7 +189,7 @@ class Adam(Optimizer):
         except (TypeError, ValueError):
             raise TypeError(f"betas must be a pair of numbers in [0, 1); got {betas!r}") from None
         self.betas = (_fraction("betas[0]", b1), _fraction("betas[1]", b2))
-        self.eps = _positive_float("eps", eps)
+        self.eps = _contract.check_positive_float("eps", eps)
         super().__init__(params, lr)
 
     def hyperparameters(self) -> dict:
@@ -237,7 +227,7 @@ def make_optimizer(name: str, params, **hyperparameters) -> Optimizer:
 
 def clip_by_value(grads: Mapping[str, np.ndarray], limit: float) -> None:
     """Clip every gradient element to [-limit, limit], in place (min-char-rnn uses 5)."""
-    limit = _positive_float("limit", limit)
+    limit = _contract.check_positive_float("limit", limit)
     for g in grads.values():
         np.clip(g, -limit, limit, out=g)
 
@@ -251,7 +241,7 @@ def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> flo
     """Scale all gradients together, in place, so that their global norm is at most
     max_norm (torch.nn.utils.clip_grad_norm_'s rule: the factor is
     max_norm / (norm + 1e-6) when below 1). Returns the norm before clipping."""
-    max_norm = _positive_float("max_norm", max_norm)
+    max_norm = _contract.check_positive_float("max_norm", max_norm)
     norm = global_norm(grads)
     factor = max_norm / (norm + 1e-6)
     if factor < 1:
