@@ -1,12 +1,14 @@
 """fastrnn: recurrent networks in C with BLAS, mirrored by a pure-NumPy reference.
 
 ``fastrnn`` and ``fastrnn.reference`` expose the same API (rnn_forward, rnn_backward,
-RNN); swap one import for the other. See fastrnn.reference for the notation.
+RNN, and for language models embedding_forward/backward, softmax_loss, softmax_forward,
+RNNLM); swap one import for the other. See fastrnn.reference for the notation.
+Training helpers: fastrnn.optim, fastrnn.training, fastrnn.checkpoint, fastrnn.text.
 """
 
 from __future__ import annotations
 
-from . import _blas, _fast, layers, lm
+from . import _blas, _fast, layers, lm, optim
 from ._contract import RNNCache, RNNGrads, SoftmaxLoss
 from ._fast import (
     embedding_backward,
@@ -30,6 +32,7 @@ __all__ = [
     "SoftmaxLoss",
     "embedding_backward",
     "embedding_forward",
+    "optim",
     "softmax_forward",
     "softmax_loss",
 ]

@@ -267,3 +267,24 @@ def default_corpus(max_chars: int = DEFAULT_CORPUS_CHARS) -> Corpus:
         f"({total:,} characters)"
     )
     return Corpus("".join(parts), description)
+
+
+# ---- generation ------------------------------------------------------------------------
+
+
+def prime_ids(tokenizer, prime: str | None) -> np.ndarray:
+    """The ids to start sampling from: the prime's tokens (word level: after
+    SENTENCE_START), or, without a prime, a newline (character level, when the vocabulary
+    has one; else its first character) or SENTENCE_START (word level)."""
+    if isinstance(tokenizer, WordTokenizer):
+        return tokenizer.encode_prime(prime or "")
+    if not prime:
+        prime = "\n" if "\n" in tokenizer.vocabulary else tokenizer.vocabulary[0]
+    return tokenizer.encode(prime)
+
+
+def generate(model, tokenizer, prime: str | None, length: int, **sampling) -> str:
+    """``length`` tokens drawn by ``model.sample`` after the prime, decoded to text (the
+    prime itself not included). ``sampling``: temperature, top_k, seed."""
+    ids = model.sample(prime_ids(tokenizer, prime), length, **sampling)
+    return tokenizer.decode(ids)
