@@ -29,6 +29,8 @@ DEFAULTS = {
     "optimizer": "adam",
     "lr": None,  # the optimizer's own, see LEARNING_RATES
     "clip": 5.0,
+    "clip_value": None,
+    "truncate": None,
     "dtype": "float32",
     "seed": 0,
     "val_fraction": 0.05,
@@ -122,6 +124,18 @@ def add_parser(subparsers) -> None:
         type=options.non_negative_float,
         metavar="NORM",
         help=f"clip the gradients' global norm, 0 = off (default {DEFAULTS['clip']})",
+    )
+    run.add_argument(
+        "--clip-value",
+        type=options.positive_float,
+        metavar="C",
+        help="also clip every gradient element to [-C, C], as min-char-rnn with 5 (default off)",
+    )
+    run.add_argument(
+        "--truncate",
+        type=options.int_at_least(0),
+        metavar="K",
+        help="per-output BPTT window of K steps inside each step (default: exact over T)",
     )
     run.add_argument(
         "--seed",
@@ -282,6 +296,8 @@ def _start(args) -> Session:
             seq_length=settings["seq_length"],
             batch_size=settings["batch_size"],
             clip_norm=settings["clip"] or None,
+            clip_value=settings["clip_value"],
+            truncate=settings["truncate"],
             seed=settings["seed"],
         )
     except ValueError as e:  # a corpus too short for the batch
