@@ -318,13 +318,21 @@ class RNNLMBase:
         h = self._h0(h0, B)
         V, c = self._decoder()
 
+        # One chunk: the kernel applies the reduction. Several: each chunk's sum, then one
+        # division by the number of targets of all chunks.
+        one_chunk = L >= T
         total = 0.0
         grads: dict[str, np.ndarray] = {}
         for start in range(0, T, L):
             steps = slice(start, start + L)
             s, h, caches = self._run(ids[steps], h, need_cache=True)
             out = self.backend.softmax_loss(
-                s, V, c, targets[steps], None if mask is None else mask[steps], reduction="sum"
+                s,
+                V,
+                c,
+                targets[steps],
+                None if mask is None else mask[steps],
+                reduction=reduction if one_chunk else "sum",
             )
             chunk_grads = self._backprop(out.ds, caches, ids[steps], truncate)
             chunk_grads["decoder.weight"] = out.dV
@@ -337,7 +345,7 @@ class RNNLMBase:
                     grads[name] = g
             total += out.loss
 
-        if reduction == "mean":
+        if reduction == "mean" and not one_chunk:
             count = T * B if mask is None else int(np.count_nonzero(mask))
             scale = 1.0 / count if count else 0.0
             total *= scale
