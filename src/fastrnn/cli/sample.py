@@ -15,6 +15,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("checkpoint", metavar="CKPT", help="a checkpoint written by fastrnn train")
     p.add_argument(
         "--prime",
+        metavar="TEXT",
         help="text to start from (default: a newline, or a sentence "
         "start at word level); printed before the generated text",
     )

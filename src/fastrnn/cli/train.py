@@ -2,8 +2,8 @@
 
 With no arguments: a character-level RNN on the built-in corpus (Python source from the
 running interpreter's standard library, see fastrnn.text.default_corpus), about two
-minutes on two cores. ``--text FILE`` trains on your own UTF-8 text, ``--level word`` on
-its words; ``--resume CKPT`` continues a run exactly where it stopped.
+minutes on two cores. --text FILE trains on your own UTF-8 text, --level word on its
+words; --resume CKPT continues a run exactly where it stopped.
 
 Ctrl-C stops after the current step, saves the checkpoint and exits with status 130.
 """
@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a language model on a text (default: Python's standard library)",
-        description=__doc__.split("\n\n")[1].replace("\n", " "),
+        description=" ".join(__doc__.split("\n\n")[1:3]).replace("\n", " "),
     )
     data = p.add_argument_group("data")
     data.add_argument(
@@ -191,9 +191,12 @@ def add_parser(subparsers) -> None:
         "--temperature",
         type=options.positive_float,
         default=0.8,
+        metavar="T",
         help="sampling temperature (default 0.8)",
     )
-    out.add_argument("--prime", help="text the samples start from (default: a newline)")
+    out.add_argument(
+        "--prime", metavar="TEXT", help="text the samples start from (default: a newline)"
+    )
     p.set_defaults(run=run_command)
 
 
