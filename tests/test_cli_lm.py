@@ -199,6 +199,8 @@ def test_bad_input_gets_one_line_and_no_traceback(corpus, tmp_path):
         ),
         (("train", "--resume", truncated), 1, "truncated.npz: not a fastrnn checkpoint"),
         (("train", "--resume", good, "--hidden", 8), 1, "--hidden cannot change on --resume"),
+        (("train", "--text", corpus, "--out", tmp_path / "no" / "m.npz"), 1, "does not exist"),
+        (("train", "--text", corpus, "--out", tmp_path), 1, "is a directory; give a file name"),
         (("train", "--resume", good, "--text", empty), 1, "empty.txt: the file is empty"),
         (
             ("train", "--text", corpus, "--prime", "é", "--steps", 1, *SMALL[:-2]),

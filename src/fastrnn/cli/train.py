@@ -10,6 +10,7 @@ Ctrl-C stops after the current step, saves the checkpoint and exits with status 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -242,6 +243,19 @@ class Session:
             raise UserError(f"cannot write the checkpoint {self.out}: {e.strerror or e}") from None
 
 
+def _writable(out: Path) -> Path:
+    """out, once it is clear that a checkpoint can be written there: refused before the
+    training rather than after it."""
+    directory = out.parent
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory; give a file name")
+    if not directory.is_dir():
+        raise UserError(f"--out {out}: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise UserError(f"--out {out}: the directory {directory} is not writable")
+    return out
+
+
 def _corpus(path: str | None):
     from .. import text
 
@@ -269,6 +283,7 @@ def _start(args) -> Session:
 
     from .. import optim, text, training
 
+    out = _writable(Path(args.out or DEFAULT_OUT))
     settings = {
         k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in DEFAULTS.items()
     }
@@ -317,7 +332,7 @@ def _start(args) -> Session:
         f", {train_tokens.size:,} for training"
         + (f", {val_tokens.size:,} held out" if val_tokens is not None else "")
     )
-    return Session(trainer, tokenizer, val_tokens, Path(args.out or DEFAULT_OUT), extra)
+    return Session(trainer, tokenizer, val_tokens, out, extra)
 
 
 # Flags that a resumed run takes from its checkpoint.
@@ -331,6 +346,7 @@ def _resume(args) -> Session:
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise UserError(f"{flags} cannot change on --resume: the run keeps its settings")
+    out = _writable(Path(args.out or args.resume))
     try:
         ckpt = checkpoint.load(args.resume)
     except checkpoint.CheckpointError as e:
@@ -351,7 +367,7 @@ def _resume(args) -> Session:
         ) from None
     print(f"resume   {args.resume} at step {trainer.step_count:,} (epoch {trainer.epoch})")
     print(f"corpus   {corpus.description}")
-    return Session(trainer, ckpt.tokenizer, val_tokens, Path(args.out or args.resume), ckpt.extra)
+    return Session(trainer, ckpt.tokenizer, val_tokens, out, ckpt.extra)
 
 
 @contextmanager
