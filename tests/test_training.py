@@ -175,6 +175,9 @@ def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path, monkeypatch):
         checkpoint.save(path, trainer.model, tokenizer, trainer.optimizer, trainer.state())
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["model.npz"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file
 
 
 def rewrite(path, change):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 import zlib
 from pathlib import Path
@@ -99,7 +99,10 @@ def write_atomic(path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez(path, **arrays) through a fsynced temporary file renamed over path."""
     path = Path(path)
     directory = path.parent
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    # Like tempfile.mkstemp (a new, unique name), but with the permissions of any new file
+    # (0666 less the umask) instead of mkstemp's 0600.
+    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
