@@ -1,17 +1,41 @@
 """fastrnn: recurrent networks in C with BLAS, mirrored by a pure-NumPy reference.
 
 ``fastrnn`` and ``fastrnn.reference`` expose the same API (rnn_forward, rnn_backward,
-RNN); swap one import for the other. See fastrnn.reference for the notation.
+RNN, and for language models embedding_forward/backward, softmax_loss, softmax_forward,
+RNNLM); swap one import for the other. See fastrnn.reference for the notation.
+Training helpers: fastrnn.optim, fastrnn.training, fastrnn.checkpoint, fastrnn.text.
 """
 
 from __future__ import annotations
 
-from . import _blas, _fast, layers
-from ._contract import RNNCache, RNNGrads
-from ._fast import rnn_backward, rnn_forward
+from . import _blas, _fast, layers, lm, optim
+from ._contract import RNNCache, RNNGrads, SoftmaxLoss
+from ._fast import (
+    embedding_backward,
+    embedding_forward,
+    rnn_backward,
+    rnn_forward,
+    softmax_forward,
+    softmax_loss,
+)
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "RNNCache", "RNNGrads", "blas_info", "rnn_backward", "rnn_forward"]
+__all__ = [
+    "RNN",
+    "RNNCache",
+    "RNNGrads",
+    "blas_info",
+    "rnn_backward",
+    "rnn_forward",
+    # language model (issue 3)
+    "RNNLM",
+    "SoftmaxLoss",
+    "embedding_backward",
+    "embedding_forward",
+    "optim",
+    "softmax_forward",
+    "softmax_loss",
+]
 
 
 _blas.load()
@@ -19,3 +43,4 @@ blas_info = _blas.info
 
 # Classes bound to the C kernels of _fast (fastrnn.reference binds the same classes to NumPy).
 RNN = layers.bind(layers.RNNBase, _fast, __name__)
+RNNLM = layers.bind(lm.RNNLMBase, _fast, __name__)

@@ -13,20 +13,26 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, info
+from . import bench, info, sample, train
+from .errors import UserError
+
+__all__ = ["SUBCOMMANDS", "UserError", "build_parser", "main"]
 
 # Subcommand modules, in the order ``fastrnn --help`` lists them.
-SUBCOMMANDS = [info, bench]
+SUBCOMMANDS = [train, sample, bench, info]
 
 
-class UserError(Exception):
-    """A problem with the user's input (a file, a flag's value): one line, exit 1."""
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (with a pointer to --help) instead of the whole usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastrnn",
         description="Recurrent networks in C with BLAS, mirrored by a NumPy reference.",
     )
