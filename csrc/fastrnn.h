@@ -116,6 +116,86 @@ fastrnn_status fastrnn_rnn_backward_f64(
 
 /* ---- Language-model kernels (issue 3): embedding, fused softmax + cross-entropy ----- */
 
+/* Token input. With one-hot inputs over a vocabulary of D tokens, U x_t is the column
+ * U[:, id]: the lookup replaces the product, and no one-hot vector is ever built.
+ * dims: T steps, B batch rows, D vocabulary size, H hidden size (U is (H,D)). */
+
+/* x = U[:, ids] laid out time-major.
+ *   ids (T,B)    in   token ids, each in [0, D)
+ *   U (H,D)      in
+ *   x (T,B,H)    out  overwritten: x[t,n,:] = U[:, ids[t,n]]
+ * No workspace. Returns FASTRNN_OK, FASTRNN_ERR_DIMS or FASTRNN_ERR_ARG (a NULL array or
+ * an id outside [0, D), found before anything is written). */
+fastrnn_status fastrnn_embedding_forward_f32(const fastrnn_dims *dims, const int64_t *restrict ids,
+                                             const float *restrict U, float *restrict x);
+fastrnn_status fastrnn_embedding_forward_f64(const fastrnn_dims *dims, const int64_t *restrict ids,
+                                             const double *restrict U, double *restrict x);
+
+/* dU = the scatter-add of dx into the columns of the ids: dU[:, id] sums dx[t,n,:] over
+ * every (t,n) with ids[t,n] = id (repeated ids accumulate, in (t,n) order).
+ *   dx (T,B,H)   in   gradient on the looked-up columns
+ *   ids (T,B)    in   the ids of the forward call, each in [0, D)
+ *   dU (H,D)     out  overwritten (zero in columns no id names)
+ * No workspace. Returns FASTRNN_OK, FASTRNN_ERR_DIMS or FASTRNN_ERR_ARG (as above). */
+fastrnn_status fastrnn_embedding_backward_f32(const fastrnn_dims *dims, const float *restrict dx,
+                                              const int64_t *restrict ids, float *restrict dU);
+fastrnn_status fastrnn_embedding_backward_f64(const fastrnn_dims *dims, const double *restrict dx,
+                                              const int64_t *restrict ids, double *restrict dU);
+
+/* Output layer o_t = softmax(V s_t + c) over K classes. */
+typedef struct {
+    int64_t T, B, H, K;
+} fastrnn_softmax_dims;
+
+typedef enum {
+    FASTRNN_REDUCE_MEAN = 0, /* divide by the number of unmasked targets (0 of them: 0) */
+    FASTRNN_REDUCE_SUM = 1,  /* no division */
+} fastrnn_reduction;
+
+/* probs = softmax(s @ V.T + c) row by row, max-shifted (no overflow for any finite logits).
+ *   s (T,B,H), V (K,H)   in
+ *   c (K,)               in   or NULL for no bias
+ *   probs (T,B,K)        out  overwritten
+ * No workspace. Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or
+ * FASTRNN_ERR_NO_BLAS. */
+fastrnn_status fastrnn_softmax_forward_f32(const fastrnn_softmax_dims *dims,
+                                           const float *restrict s, const float *restrict V,
+                                           const float *restrict c, float *restrict probs);
+fastrnn_status fastrnn_softmax_forward_f64(const fastrnn_softmax_dims *dims,
+                                           const double *restrict s, const double *restrict V,
+                                           const double *restrict c, double *restrict probs);
+
+/* Elements of workspace fastrnn_softmax_loss_* needs (0 on bad dims): T*B*K + T*B. */
+int64_t fastrnn_softmax_loss_work_len(const fastrnn_softmax_dims *dims);
+
+/* Cross-entropy of o_t = softmax(V s_t + c) against targets, and its exact gradients:
+ *   loss = sum over unmasked (t,n) of -log o_t[n, targets[t,n]], divided by the number
+ *          of unmasked targets for FASTRNN_REDUCE_MEAN (loss 0 when there are none).
+ *   s (T,B,H), V (K,H)   in
+ *   c (K,)               in   or NULL for no bias (dc is then not written, may be NULL)
+ *   targets (T,B)        in   class ids, each in [0, K) (masked entries too)
+ *   mask (T,B)           in   0 = ignore this step and row, else count it; NULL = all
+ *   loss                 out  one double, accumulated in double for either type
+ *   ds (T,B,H)           out  dL/ds, overwritten (rows of masked steps are 0)
+ *   dV (K,H), dc (K,)    out  overwritten
+ *   work  fastrnn_softmax_loss_work_len(dims) elements, undefined after
+ * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG (a NULL array, an unknown
+ * reduction, a target outside [0, K)) or FASTRNN_ERR_NO_BLAS. */
+fastrnn_status fastrnn_softmax_loss_f32(const fastrnn_softmax_dims *dims,
+                                        fastrnn_reduction reduction, const float *restrict s,
+                                        const float *restrict V, const float *restrict c,
+                                        const int64_t *restrict targets,
+                                        const uint8_t *restrict mask, double *restrict loss,
+                                        float *restrict ds, float *restrict dV, float *restrict dc,
+                                        float *restrict work);
+fastrnn_status fastrnn_softmax_loss_f64(const fastrnn_softmax_dims *dims,
+                                        fastrnn_reduction reduction, const double *restrict s,
+                                        const double *restrict V, const double *restrict c,
+                                        const int64_t *restrict targets,
+                                        const uint8_t *restrict mask, double *restrict loss,
+                                        double *restrict ds, double *restrict dV,
+                                        double *restrict dc, double *restrict work);
+
 /* ---- LSTM and GRU (issue 4) ----------------------------------------------------------- */
 
 #ifdef __cplusplus

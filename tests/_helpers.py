@@ -66,3 +66,18 @@ def assert_close(got: np.ndarray, want: np.ndarray, dtype, name: str) -> None:
     """got (computed in dtype) agrees with the float64 oracle want, and has dtype."""
     assert got.dtype == dtype, f"{name} has dtype {got.dtype}, expected {np.dtype(dtype)}"
     assert_allclose(got, want, **TOL[dtype], err_msg=name)
+
+
+def numerical_gradient(f, a: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar f() over every entry of a, perturbed in place
+    (and restored): error ~ step**2 from curvature, ~1e-16 / step from rounding."""
+    g = np.zeros_like(a)
+    for i in np.ndindex(a.shape):
+        original = a[i]
+        a[i] = original + step
+        up = f()
+        a[i] = original - step
+        down = f()
+        a[i] = original
+        g[i] = (up - down) / (2 * step)
+    return g

@@ -7,11 +7,31 @@ RNN); swap one import for the other. See fastrnn.reference for the notation.
 from __future__ import annotations
 
 from . import _blas, _fast, layers
-from ._contract import RNNCache, RNNGrads
-from ._fast import rnn_backward, rnn_forward
+from ._contract import RNNCache, RNNGrads, SoftmaxLoss
+from ._fast import (
+    embedding_backward,
+    embedding_forward,
+    rnn_backward,
+    rnn_forward,
+    softmax_forward,
+    softmax_loss,
+)
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "RNNCache", "RNNGrads", "blas_info", "rnn_backward", "rnn_forward"]
+__all__ = [
+    "RNN",
+    "RNNCache",
+    "RNNGrads",
+    "blas_info",
+    "rnn_backward",
+    "rnn_forward",
+    # language-model kernels (issue 3)
+    "SoftmaxLoss",
+    "embedding_backward",
+    "embedding_forward",
+    "softmax_forward",
+    "softmax_loss",
+]
 
 
 _blas.load()

@@ -200,3 +200,132 @@ def check_rnn_backward(ds, cache, truncate):
             f"call; got {_shape(ds)}"
         )
     return as_float(ds, dtype), cache, K
+
+
+# ---- language-model kernels (issue 3) -------------------------------------------------
+
+REDUCTIONS = ("mean", "sum")
+
+
+class SoftmaxLoss(NamedTuple):
+    """Result of softmax_loss: the loss (a Python float) and its exact gradients."""
+
+    loss: float
+    ds: np.ndarray  # (T, B, H)
+    dV: np.ndarray  # (K, H)
+    dc: np.ndarray | None  # (K,), None when c was None
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int >= 1; got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int >= 1; got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"{name} must be an int >= 1; got {n}")
+    return n
+
+
+def check_ids(name: str, ids, size: int, letter: str, TB: tuple | None = None) -> np.ndarray:
+    """ids as a C-contiguous int64 array (T, B) of values in [0, size); raises TypeError
+    for non-integer arrays (bool included) and ValueError for shapes and values, naming
+    ``name``. TB, if given, is the (T, B) the ids must match."""
+    arrays, _ = as_arrays(**{name: ids})
+    a = arrays[name]
+    if a is None or a.dtype.kind not in "iu":
+        got = "None" if a is None else f"dtype {a.dtype}"
+        raise TypeError(f"{name} must be an array of integer token ids, shape (T, B); got {got}")
+    if TB is not None and a.shape != TB:
+        raise ValueError(f"{name} must have shape (T, B) = {TB}; got {_shape(a)}")
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(
+            f"{name} must have shape (T, B) with T, B >= 1 (time-major); got {_shape(a)}"
+        )
+    lo, hi = int(a.min()), int(a.max())
+    if lo < 0 or hi >= size:
+        raise ValueError(
+            f"{name} must lie in [0, {letter}) = [0, {size}); got values from {lo} to {hi}"
+        )
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def check_embedding_forward(ids, U):
+    """Checked (ids int64 (T, B), U (H, D) float32/float64) for embedding_forward."""
+    a, untyped = as_arrays(U=U)
+    dtype = common_float_dtype(a, untyped)
+    U = a["U"]
+    if U is None or U.ndim != 2 or 0 in U.shape:
+        got = "None" if U is None else _shape(U)
+        raise ValueError(f"U must have shape (H, D) with H, D >= 1; got {got}")
+    ids = check_ids("ids", ids, U.shape[1], "D")
+    return ids, as_float(U, dtype)
+
+
+def check_embedding_backward(dx, ids, D):
+    """Checked (dx (T, B, H), ids int64 (T, B), D) for embedding_backward."""
+    D = _positive_int("D", D)
+    a, untyped = as_arrays(dx=dx)
+    dtype = common_float_dtype(a, untyped)
+    dx = a["dx"]
+    if dx is None or dx.ndim != 3 or 0 in dx.shape:
+        got = "None" if dx is None else _shape(dx)
+        raise ValueError(f"dx must have shape (T, B, H) with T, B, H >= 1; got {got}")
+    ids = check_ids("ids", ids, D, "D", TB=dx.shape[:2])
+    return as_float(dx, dtype), ids, D
+
+
+def check_softmax(s, V, c):
+    """Checked and converted (s (T, B, H), V (K, H), c (K,) or None) of one dtype."""
+    a, untyped = as_arrays(s=s, V=V, c=c)
+    dtype = common_float_dtype(a, untyped)
+    s, V, c = a["s"], a["V"], a["c"]
+    if s is None or s.ndim != 3 or 0 in s.shape:
+        got = "None" if s is None else _shape(s)
+        raise ValueError(f"s must have shape (T, B, H) (time-major) with T, B, H >= 1; got {got}")
+    H = s.shape[2]
+    if V is None or V.ndim != 2 or V.shape[1] != H or V.shape[0] == 0:
+        got = "None" if V is None else _shape(V)
+        raise ValueError(
+            f"V must have shape (K, H) = (K, {H}) with K >= 1 to match s (T, B, H) = "
+            f"{_shape(s)}; got {got}"
+        )
+    K = V.shape[0]
+    if c is not None and c.shape != (K,):
+        raise ValueError(
+            f"c must have shape (K,) = ({K},) to match V (K, H) = {_shape(V)}; got {_shape(c)}"
+        )
+    return as_float(s, dtype), as_float(V, dtype), as_float(c, dtype)
+
+
+def check_mask(mask, TB: tuple) -> np.ndarray | None:
+    """mask (T, B) of 0/1 (bool, integer or float) as a C-contiguous uint8 array; None
+    stays None (every step counts)."""
+    if mask is None:
+        return None
+    arrays, _ = as_arrays(mask=mask)
+    m = arrays["mask"]
+    if m.dtype.kind not in "biuf":
+        raise TypeError(f"mask must be a (T, B) array of 0/1 or bool; got dtype {m.dtype}")
+    if m.shape != TB:
+        raise ValueError(f"mask must have shape (T, B) = {TB}; got {_shape(m)}")
+    if not np.all((m == 0) | (m == 1)):
+        bad = m[(m != 0) & (m != 1)].flat[0].item()
+        raise ValueError(f"mask must hold only 0 and 1 (or False and True); got {bad!r}")
+    return np.ascontiguousarray(m, dtype=np.uint8)
+
+
+def check_reduction(reduction) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean' or 'sum'; got {reduction!r}")
+    return reduction
+
+
+def check_softmax_loss(s, V, c, targets, mask, reduction):
+    """Checked (s, V, c, targets int64 (T, B), mask uint8 (T, B) or None, reduction)."""
+    reduction = check_reduction(reduction)
+    s, V, c = check_softmax(s, V, c)
+    TB = s.shape[:2]
+    targets = check_ids("targets", targets, V.shape[0], "K", TB=TB)
+    return s, V, c, targets, check_mask(mask, TB), reduction

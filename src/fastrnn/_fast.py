@@ -7,7 +7,7 @@ straight to the binding, which releases the GIL for the whole kernel call.
 from __future__ import annotations
 
 from . import _contract, _kernels
-from ._contract import RNNCache, RNNGrads
+from ._contract import RNNCache, RNNGrads, SoftmaxLoss
 
 
 def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
@@ -41,5 +41,50 @@ def rnn_backward(ds, cache, *, truncate=None):
 
 
 # ---- language-model kernels (issue 3) -------------------------------------------------
+
+
+def embedding_forward(ids, U):
+    """Token input x_t = U[:, ids_t] (C kernel).
+
+    Same contract as ``fastrnn.reference.embedding_forward``: ids int (T,B) in [0, D),
+    U (H,D); returns x (T,B,H) in U's dtype.
+    """
+    ids, U = _contract.check_embedding_forward(ids, U)
+    return _kernels.embedding_forward(ids, U)
+
+
+def embedding_backward(dx, ids, D):
+    """Scatter-add of dx (T,B,H) into the columns of ids (T,B): dU (H,D) (C kernel).
+
+    Same contract as ``fastrnn.reference.embedding_backward``.
+    """
+    dx, ids, D = _contract.check_embedding_backward(dx, ids, D)
+    return _kernels.embedding_backward(dx, ids, D)
+
+
+def softmax_forward(s, V, c=None):
+    """Probabilities o_t = softmax(V s_t + c), (T,B,K) (C kernel).
+
+    Same contract as ``fastrnn.reference.softmax_forward``.
+    """
+    s, V, c = _contract.check_softmax(s, V, c)
+    return _kernels.softmax_forward(s, V, c)
+
+
+def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
+    """Cross-entropy of softmax(V s_t + c) against targets, fused with its gradients
+    (C kernel: one GEMM each for the logits, dV and ds).
+
+    Same contract as ``fastrnn.reference.softmax_loss``: s (T,B,H), V (K,H), c (K,) or
+    None, targets int (T,B) in [0, K), mask (T,B) of 0/1 or None, reduction "mean" (per
+    unmasked target; 0 when all are masked) or "sum"; returns SoftmaxLoss(loss, ds, dV,
+    dc) with the loss a float accumulated in float64.
+    """
+    s, V, c, targets, mask, reduction = _contract.check_softmax_loss(
+        s, V, c, targets, mask, reduction
+    )
+    loss, ds, dV, dc = _kernels.softmax_loss(s, V, c, targets, mask, reduction)
+    return SoftmaxLoss(loss, ds, dV, dc)
+
 
 # ---- LSTM and GRU (issue 4) -----------------------------------------------------------

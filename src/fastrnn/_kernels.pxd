@@ -1,5 +1,5 @@
 # Declarations mirroring csrc/fastrnn.h (the C API the binding calls).
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 
 cdef extern from "fastrnn.h" nogil:
     ctypedef struct fastrnn_dims:
@@ -59,5 +59,40 @@ cdef extern from "fastrnn.h" nogil:
         double *dW, double *db, double *work)
 
     # ---- language-model kernels (issue 3)
+    fastrnn_status fastrnn_embedding_forward_f32(
+        const fastrnn_dims *dims, const int64_t *ids, const float *U, float *x)
+    fastrnn_status fastrnn_embedding_forward_f64(
+        const fastrnn_dims *dims, const int64_t *ids, const double *U, double *x)
+    fastrnn_status fastrnn_embedding_backward_f32(
+        const fastrnn_dims *dims, const float *dx, const int64_t *ids, float *dU)
+    fastrnn_status fastrnn_embedding_backward_f64(
+        const fastrnn_dims *dims, const double *dx, const int64_t *ids, double *dU)
+
+    ctypedef struct fastrnn_softmax_dims:
+        int64_t T
+        int64_t B
+        int64_t H
+        int64_t K
+
+    ctypedef enum fastrnn_reduction:
+        FASTRNN_REDUCE_MEAN
+        FASTRNN_REDUCE_SUM
+
+    fastrnn_status fastrnn_softmax_forward_f32(
+        const fastrnn_softmax_dims *dims, const float *s, const float *V, const float *c,
+        float *probs)
+    fastrnn_status fastrnn_softmax_forward_f64(
+        const fastrnn_softmax_dims *dims, const double *s, const double *V, const double *c,
+        double *probs)
+
+    int64_t fastrnn_softmax_loss_work_len(const fastrnn_softmax_dims *dims)
+    fastrnn_status fastrnn_softmax_loss_f32(
+        const fastrnn_softmax_dims *dims, fastrnn_reduction reduction, const float *s,
+        const float *V, const float *c, const int64_t *targets, const uint8_t *mask,
+        double *loss, float *ds, float *dV, float *dc, float *work)
+    fastrnn_status fastrnn_softmax_loss_f64(
+        const fastrnn_softmax_dims *dims, fastrnn_reduction reduction, const double *s,
+        const double *V, const double *c, const int64_t *targets, const uint8_t *mask,
+        double *loss, double *ds, double *dV, double *dc, double *work)
 
     # ---- LSTM and GRU (issue 4)

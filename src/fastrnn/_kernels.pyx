@@ -72,5 +72,5 @@ cdef fastrnn_dims dims_from(tuple x_shape, Py_ssize_t H) except *:
 # One include per cell family, each beside its C file in csrc/.
 include "_activations.pxi"
 include "_rnn.pxi"
-# ---- language-model kernels (issue 3): include "_lm.pxi"
+include "_lm.pxi"  # language-model kernels (issue 3)
 # ---- LSTM and GRU (issue 4): include "_lstm.pxi", "_gru.pxi"

@@ -21,9 +21,21 @@ import sys
 import numpy as np
 
 from . import _contract, layers
-from ._contract import RNNCache, RNNGrads
+from ._contract import RNNCache, RNNGrads, SoftmaxLoss
 
-__all__ = ["RNN", "RNNCache", "RNNGrads", "rnn_backward", "rnn_forward"]
+__all__ = [
+    "RNN",
+    "RNNCache",
+    "RNNGrads",
+    "rnn_backward",
+    "rnn_forward",
+    # language-model kernels (issue 3)
+    "SoftmaxLoss",
+    "embedding_backward",
+    "embedding_forward",
+    "softmax_forward",
+    "softmax_loss",
+]
 
 
 def _activation(nonlinearity: str, a: np.ndarray) -> np.ndarray:
@@ -135,6 +147,126 @@ def rnn_backward(ds, cache, *, truncate=None):
 
 
 # ---- language-model layers (issue 3) ------------------------------------------------
+
+
+def embedding_forward(ids, U):
+    """Token input: the columns of U for the ids, x_t = U[:, ids_t] (a one-hot times U).
+
+    Parameters
+    ----------
+    ids : int array (T, B)
+        Token ids in [0, D).
+    U : array (H, D)
+        Input weights over a vocabulary of D tokens.
+
+    Returns
+    -------
+    x : array (T, B, H)
+        The input projections U x_t, time-major, in U's dtype.
+    """
+    ids, U = _contract.check_embedding_forward(ids, U)
+    return U.T[ids]
+
+
+def embedding_backward(dx, ids, D):
+    """Gradient of embedding_forward: dx scatter-added into the columns of the ids.
+
+    Parameters
+    ----------
+    dx : array (T, B, H)
+        dL/dx, the gradient on the looked-up columns.
+    ids : int array (T, B)
+        The ids of the forward call, in [0, D).
+    D : int
+        The vocabulary size (U's second dimension).
+
+    Returns
+    -------
+    dU : array (H, D)
+        Repeated ids accumulate; columns of ids that never occur are zero.
+    """
+    dx, ids, D = _contract.check_embedding_backward(dx, ids, D)
+    dU = np.zeros((dx.shape[2], D), dtype=dx.dtype)
+    np.add.at(dU.T, ids, dx)  # dU.T[ids[t, n]] += dx[t, n], repeats included
+    return dU
+
+
+def _logits(s, V, c):
+    """z_t = V s_t + c for every step, (T, B, K), max-shifted row by row: exp(z) cannot
+    overflow and softmax(z) is unchanged."""
+    z = s @ V.T
+    if c is not None:
+        z += c
+    return z - z.max(axis=-1, keepdims=True)
+
+
+def softmax_forward(s, V, c=None):
+    """Output probabilities o_t = softmax(V s_t + c) at every step.
+
+    Parameters
+    ----------
+    s : array (T, B, H)
+    V : array (K, H)
+    c : array (K,) or None
+
+    Returns
+    -------
+    probs : array (T, B, K)
+        Each row sums to one.
+    """
+    s, V, c = _contract.check_softmax(s, V, c)
+    e = np.exp(_logits(s, V, c))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
+    """Cross-entropy of o_t = softmax(V s_t + c) against the targets, with its gradients.
+
+        loss = -sum_{t,n} mask[t,n] * log o_t[n, targets[t,n]] / N
+
+    N is the number of unmasked targets for ``reduction="mean"`` (a per-token loss that
+    does not depend on batch size or sequence length, like torch's CrossEntropyLoss), 1
+    for ``"sum"`` (the classic tutorials' total). With every target masked the mean is 0,
+    with zero gradients.
+
+    Parameters
+    ----------
+    s : array (T, B, H)
+    V : array (K, H)
+    c : array (K,) or None
+    targets : int array (T, B)
+        Class ids in [0, K) (masked entries too).
+    mask : array (T, B) of 0/1 or bool, or None
+        0 drops a step of a row from the loss (padding, or every step but the last for a
+        many-to-one model); None counts every step.
+    reduction : {"mean", "sum"}
+
+    Returns
+    -------
+    SoftmaxLoss (loss float, ds (T,B,H), dV (K,H), dc (K,) or None)
+        The loss is accumulated in float64; the gradients are exact and in s's dtype,
+        zero in ds at masked steps. dc is None when c is None.
+    """
+    s, V, c, targets, mask, reduction = _contract.check_softmax_loss(
+        s, V, c, targets, mask, reduction
+    )
+    T, B, H = s.shape
+    keep = np.ones((T, B), dtype=bool) if mask is None else mask.astype(bool)
+    count = int(keep.sum())
+    scale = 1.0 if reduction == "sum" else (1.0 / count if count else 0.0)
+    z = _logits(s, V, c)
+    log_norm = np.log(np.exp(z).sum(axis=-1))  # log sum_j exp(z_j), (T, B)
+    z_target = np.take_along_axis(z, targets[..., None], axis=-1)[..., 0]
+    loss = scale * float(np.sum(np.where(keep, log_norm - z_target, 0), dtype=np.float64))
+    dz = np.exp(z - log_norm[..., None])  # o_t
+    dz[np.arange(T)[:, None], np.arange(B), targets] -= 1  # o_t - onehot(target)
+    dz *= np.where(keep, scale, 0).astype(s.dtype)[..., None]  # dL/dz
+    K = V.shape[0]
+    ds = dz @ V
+    dV = dz.reshape(T * B, K).T @ s.reshape(T * B, H)
+    dc = dz.sum(axis=(0, 1)) if c is not None else None
+    return SoftmaxLoss(loss, ds, dV, dc)
+
 
 # ---- LSTM and GRU (issue 4) -----------------------------------------------------------
 

@@ -1,0 +1,60 @@
+/* Language-model kernels: token input by embedding lookup, and the output layer
+ * o_t = softmax(V s_t + c) fused with its cross-entropy loss and gradients.
+ *
+ * Legend: ids (T,B) token ids in [0, D), U (H,D) input weights (a one-hot times U is a
+ * column of U), x (T,B,H) the looked-up columns; s (T,B,H) hidden states, V (K,H), c (K,),
+ * targets (T,B) in [0, K), mask (T,B). Gradients are "d" + name. Time-major, C-contiguous.
+ *
+ * Shape of the work: the T*B rows of the output layer are one block, so the logits
+ * s @ V.T, dV = dz.T @ s and ds = dz @ V are one GEMM each over all steps, and the
+ * exponentials run in one vectorized pass (fastrnn_exp_*) over all T*B*K logits.
+ * The bodies live in lm_impl.h, instantiated here for float and double. */
+#include <math.h>
+#include <stddef.h>
+
+#include "blas.h"
+#include "fastrnn.h"
+
+/* Every GEMM dimension (at most T*B rows, H or K columns) must fit the BLAS's int; then
+ * every element count below, T*B*max(H, K), fits int64_t as well. */
+static int embedding_dims_ok(const fastrnn_dims *d) {
+    if (d == NULL) return 0;
+    if (d->T < 1 || d->B < 1 || d->D < 1 || d->H < 1) return 0;
+    if (d->D > FASTRNN_MAX_GEMM_DIM || d->H > FASTRNN_MAX_GEMM_DIM) return 0;
+    return d->T <= FASTRNN_MAX_GEMM_DIM / d->B;
+}
+
+static int softmax_dims_ok(const fastrnn_softmax_dims *d) {
+    if (d == NULL) return 0;
+    if (d->T < 1 || d->B < 1 || d->H < 1 || d->K < 1) return 0;
+    if (d->H > FASTRNN_MAX_GEMM_DIM || d->K > FASTRNN_MAX_GEMM_DIM) return 0;
+    return d->T <= FASTRNN_MAX_GEMM_DIM / d->B;
+}
+
+/* 1 when every one of the n ids lies in [0, size). Kernels check before any write, so
+ * that a bad id can never index outside an array. */
+static int ids_in_range(int64_t n, const int64_t *ids, int64_t size) {
+    int ok = 1;
+    for (int64_t r = 0; r < n; ++r) ok &= ids[r] >= 0 && ids[r] < size;
+    return ok;
+}
+
+int64_t fastrnn_softmax_loss_work_len(const fastrnn_softmax_dims *dims) {
+    if (!softmax_dims_ok(dims)) return 0;
+    const int64_t rows = dims->T * dims->B;
+    /* dz (T*B, K) for the logits and their gradient, then T*B: the shifted target
+     * logits, later a vector of ones for dc */
+    return rows * dims->K + rows;
+}
+
+#define real float
+#define FR_SUFFIX(name) name##_f32
+#include "lm_impl.h"
+#undef real
+#undef FR_SUFFIX
+
+#define real double
+#define FR_SUFFIX(name) name##_f64
+#include "lm_impl.h"
+#undef real
+#undef FR_SUFFIX
