@@ -54,9 +54,10 @@ from ..layers import _positive_int
 __all__ = ["RNNNumpy", "train_with_sgd"]
 
 # calculate_total_loss pads sentences of similar lengths into one (T, B) batch; this caps
-# the batch's probabilities (T, B, word_dim) at 32 MB of float64 (about 26 sentences of
-# 20 words with the tutorial's 8000-word vocabulary).
-_MAX_BATCH_PROBABILITIES = 1 << 22
+# the batch's probabilities (T, B, word_dim) at 8 MB of float64 (about 6 sentences of 20
+# words with the tutorial's 8000-word vocabulary: rows enough for an efficient GEMM, and
+# larger batches measured no faster).
+_MAX_BATCH_PROBABILITIES = 1 << 20
 
 
 class RNNNumpy:
