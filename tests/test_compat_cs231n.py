@@ -244,23 +244,3 @@ def test_temporal_softmax_loss_verbose(capsys):
     x, y, mask = softmax_problem()
     layers.temporal_softmax_loss(x, y, mask, verbose=True)
     assert capsys.readouterr().out == f"dx_flat:  ({N * T}, {x.shape[2]})\n"
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_affine_softmax_loss_equals_the_two_layers(dtype):
-    """temporal_affine_softmax_loss (the C kernel) against the assignment's pair of layers
-    and their backward, in NumPy."""
-    x, y, mask = softmax_problem(M=9)
-    rng = np.random.default_rng(8)
-    h = rng.standard_normal((N, T, H)).astype(dtype)
-    w, b = rng.standard_normal((H, 9)).astype(dtype), rng.standard_normal(9).astype(dtype)
-    h64, w64, b64 = (a.astype(np.float64) for a in (h, w, b))
-    out, cache = layers.temporal_affine_forward(h64, w64, b64)
-    loss_want, dout = assignment_temporal_softmax_loss(out, y, mask)
-    grads_want = layers.temporal_affine_backward(dout, cache)
-    loss, *grads = layers.temporal_affine_softmax_loss(h, w, b, y, mask)
-    tol = TOL if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
-    assert_allclose(loss, loss_want, **tol, err_msg="loss")
-    for name, g, g_want in zip(("dh", "dw", "db"), grads, grads_want, strict=True):
-        assert g.dtype == dtype and g.shape == g_want.shape, name
-        assert_allclose(g, g_want, **tol, err_msg=name)
