@@ -164,7 +164,7 @@ def gist_lossFun(inputs, targets, hprev, Wxh, Whh, Why, bh, by, clip=True):
         loss += -np.log(ps[t][targets[t], 0])
     dWxh, dWhh, dWhy = np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(Why)
     dbh, dby = np.zeros_like(bh), np.zeros_like(by)
-    dhnext = np.zeros_like(hs[0]) if inputs else np.zeros_like(hprev)
+    dhnext = np.zeros_like(hs[0])  # KeyError for an empty chunk, as in the gist
     for t in reversed(range(len(inputs))):
         dy = np.copy(ps[t])
         dy[targets[t]] -= 1

@@ -24,6 +24,8 @@ Deliberate differences from the gist:
 - The softmax is max-shifted: the gist's exp(y) / sum(exp(y)) overflows to NaN once a
   logit exceeds about 709; below that the two agree to rounding.
 - inputs and targets must have the same length and hold indices in [0, V).
+- An empty chunk gives loss 0, zero gradients and a copy of hprev; the gist raises
+  KeyError there (its backward pass starts from ``np.zeros_like(hs[0])``).
 
 dtypes follow fastrnn's rule: float32 or float64 parameters, never mixed (TypeError).
 """
@@ -139,7 +141,7 @@ def lossFun(inputs, targets, hprev, Wxh, Whh, Why, bh, by):
             "inputs and targets must have the same length; got "
             f"len(inputs) = {len(ids)}, len(targets) = {len(target_ids)}"
         )
-    if len(ids) == 0:  # the gist's loops do not run: loss 0, zero gradients, h = hprev
+    if len(ids) == 0:  # nothing to sum: loss 0, zero gradients, the state unchanged
         zeros = [np.zeros_like(a) for a in (p.Wxh, p.Whh, p.Why, p.bh, p.by)]
         return (0.0, *zeros, p.h.copy())
 
