@@ -144,7 +144,11 @@ def test_lossFun_in_float32():
             TypeError,
             "Wxh has dtype float64 but Why has dtype float32",
         ),
-        (lambda a: {**a, "inputs": [0, V]}, ValueError, f"inputs[1] = {V} is not an index in"),
+        (
+            lambda a: {**a, "inputs": [0, V]},
+            ValueError,
+            f"inputs[1] = {V} is not a character index in [0, V) = [0, {V})",
+        ),
         (lambda a: {**a, "targets": [0]}, ValueError, "len(inputs) = 2, len(targets) = 1"),
     ],
 )
@@ -204,7 +208,7 @@ def test_sample_draws_the_gists_indices(n):
 
 def test_sample_bad_seed():
     params, h = gist_parameters()
-    with pytest.raises(ValueError, match=re.escape(f"seed_ix = {V} is not an index")):
+    with pytest.raises(ValueError, match=re.escape(f"seed_ix = {V} is not a character index")):
         sample(h, V, 5, *params)
     with pytest.raises(ValueError, match=re.escape("n must be an int >= 0; got -1")):
         sample(h, 0, -1, *params)

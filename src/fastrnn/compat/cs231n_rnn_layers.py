@@ -31,8 +31,9 @@ unchanged):
 - ``word_embedding_forward``: (x, W).
 - ``temporal_affine_forward``: (x, w, b, out).
 
-dtypes: float32 or float64 arrays, never mixed (TypeError naming both), as everywhere in
-fastrnn: the course's float32 model and its float64 gradient checks both work.
+dtypes: the RNN functions take float32 or float64 arrays, never mixed (TypeError naming
+both), as everywhere in fastrnn, so the course's float32 model and its float64 gradient
+checks both work; the NumPy layers follow NumPy's type promotion.
 """
 
 from __future__ import annotations
@@ -84,13 +85,16 @@ def _rnn_arguments(x, h_name: str, h, Wx, Wh, b, x_letters: str) -> dict:
     return {name: _contract.as_float(a, dtype) for name, a in arrays.items()}
 
 
-def _upstream(d, name: str, letters: str, shape: tuple, cache) -> np.ndarray:
-    """The upstream gradient d, checked against the forward call of cache."""
+def _upstream(d, name: str, cache, step: bool) -> np.ndarray:
+    """The upstream gradient d, (N, H) for a step or (N, T, H) for a sequence, checked
+    against the forward call of cache."""
     if not isinstance(cache, RNNCache):
         raise TypeError(
             f"cache must be the cache returned by the matching forward function; "
             f"got {type(cache).__name__}"
         )
+    T, N, H = cache.s.shape
+    letters, shape = ("(N, H)", (N, H)) if step else ("(N, T, H)", (N, T, H))
     d = np.asarray(d)
     if d.shape != shape:
         raise ValueError(
@@ -145,8 +149,7 @@ def rnn_step_backward(dnext_h, cache):
     -------
     dx (N, D), dprev_h (N, H), dWx (D, H), dWh (H, H), db (H,) : arrays
     """
-    _, N, H = cache.s.shape if isinstance(cache, RNNCache) else (None, None, None)
-    dnext_h = _upstream(dnext_h, "dnext_h", "(N, H)", (N, H), cache)
+    dnext_h = _upstream(dnext_h, "dnext_h", cache, step=True)
     dx, dprev_h, dU, dW, db = _fast.rnn_backward(dnext_h[None], cache)
     return dx[0], dprev_h, np.ascontiguousarray(dU.T), np.ascontiguousarray(dW.T), db
 
@@ -192,8 +195,7 @@ def rnn_backward(dh, cache):
     -------
     dx (N, T, D), dh0 (N, H), dWx (D, H), dWh (H, H), db (H,) : arrays
     """
-    T, N, H = cache.s.shape if isinstance(cache, RNNCache) else (None, None, None)
-    dh = _upstream(dh, "dh", "(N, T, H)", (N, T, H), cache)
+    dh = _upstream(dh, "dh", cache, step=False)
     dx, dh0, dU, dW, db = _fast.rnn_backward(np.swapaxes(dh, 0, 1), cache)
     dx = np.ascontiguousarray(np.swapaxes(dx, 0, 1))
     return dx, dh0, np.ascontiguousarray(dU.T), np.ascontiguousarray(dW.T), db

@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _contract, _fast
+from ._indices import token_indices
 
 __all__ = ["adagrad_update", "lossFun", "sample"]
 
@@ -95,20 +96,8 @@ def _check_parameters(h_name, h, Wxh, Whh, Why, bh, by) -> _Parameters:
     )
 
 
-def _indices(values, name: str, V: int) -> np.ndarray:
-    """values as a 1-D int64 array of indices in [0, V)."""
-    ids = np.asarray(values)
-    if ids.ndim != 1:
-        raise ValueError(f"{name} must be a sequence of character indices; got shape {ids.shape}")
-    if ids.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer character indices; got dtype {ids.dtype}")
-    outside = (ids < 0) | (ids >= V)
-    if outside.any():
-        t = int(np.argmax(outside))
-        raise ValueError(f"{name}[{t}] = {ids[t]} is not an index in [0, V) = [0, {V})")
-    return ids.astype(np.int64, copy=False)
+def _character_indices(values, name: str, V: int) -> np.ndarray:
+    return token_indices(values, name, V, "V", "character")
 
 
 def lossFun(inputs, targets, hprev, Wxh, Whh, Why, bh, by):
@@ -135,7 +124,8 @@ def lossFun(inputs, targets, hprev, Wxh, Whh, Why, bh, by):
         the next chunk's hprev.
     """
     p = _check_parameters("hprev", hprev, Wxh, Whh, Why, bh, by)
-    ids, target_ids = _indices(inputs, "inputs", p.V), _indices(targets, "targets", p.V)
+    ids = _character_indices(inputs, "inputs", p.V)
+    target_ids = _character_indices(targets, "targets", p.V)
     if len(ids) != len(target_ids):
         raise ValueError(
             "inputs and targets must have the same length; got "
@@ -208,7 +198,7 @@ def sample(h, seed_ix, n, Wxh, Whh, Why, bh, by):
     p = _check_parameters("h", h, Wxh, Whh, Why, bh, by)
     ix = operator.index(seed_ix)
     if not 0 <= ix < p.V:
-        raise ValueError(f"seed_ix = {ix} is not an index in [0, V) = [0, {p.V})")
+        raise ValueError(f"seed_ix = {ix} is not a character index in [0, V) = [0, {p.V})")
     n = operator.index(n)
     if n < 0:
         raise ValueError(f"n must be an int >= 0; got {n}")

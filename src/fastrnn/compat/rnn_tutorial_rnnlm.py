@@ -50,6 +50,7 @@ import numpy as np
 
 from .. import _fast
 from ..layers import _positive_int
+from ._indices import token_indices
 
 __all__ = ["RNNNumpy", "train_with_sgd"]
 
@@ -270,23 +271,7 @@ class RNNNumpy:
 
     def _word_indices(self, x, name: str) -> np.ndarray:
         """x as a 1-D int64 array of word indices in [0, word_dim)."""
-        ids = np.asarray(x)
-        if ids.ndim != 1:
-            raise ValueError(
-                f"{name} must be a sequence of word indices; got an array of shape {ids.shape}"
-            )
-        if ids.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        if ids.dtype.kind not in "iu":
-            raise TypeError(f"{name} must hold integer word indices; got dtype {ids.dtype}")
-        outside = (ids < 0) | (ids >= self.word_dim)
-        if outside.any():
-            t = int(np.argmax(outside))
-            raise ValueError(
-                f"{name}[{t}] = {ids[t]} is not a word index in [0, word_dim) = "
-                f"[0, {self.word_dim})"
-            )
-        return ids.astype(np.int64, copy=False)
+        return token_indices(x, name, self.word_dim, "word_dim", "word")
 
     def _sentence_pair(self, x, y) -> tuple[np.ndarray, np.ndarray]:
         """One sentence's checked word indices and targets, both (T,) int64."""
