@@ -408,7 +408,7 @@ def _train(session: Session, args) -> bool:
     print(f"train    {steps:,} steps; checkpoint {session.out}", flush=True)
     history = session.extra.setdefault("history", [])
     start, recent, smooth = time.perf_counter(), [], None
-    interrupted, done = False, 0
+    done = 0
     with (
         _deferred_interrupt() as signal_state,
         tqdm(
@@ -423,7 +423,6 @@ def _train(session: Session, args) -> bool:
     ):
         for i in range(steps):
             if signal_state["stop"]:
-                interrupted = True
                 break
             try:
                 loss = trainer.train_step()
@@ -447,6 +446,7 @@ def _train(session: Session, args) -> bool:
                 recent = []
             if args.save_every and trainer.step_count % args.save_every == 0:
                 session.save()
+        interrupted = signal_state["stop"]  # also when Ctrl-C came during the last step
     session.save()
     elapsed = time.perf_counter() - start
     print(
