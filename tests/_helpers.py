@@ -20,6 +20,10 @@ TOL = {
 
 GRAD_NAMES = ("dx", "ds0", "dU", "dW", "db")
 
+# Central differences: error ~ STEP**2 from curvature, ~1e-16 / STEP from rounding.
+STEP = 1e-6
+GRAD_TOL = dict(rtol=1e-6, atol=1e-8)
+
 
 def _float32_exact(a: np.ndarray) -> np.ndarray:
     """a rounded to float32, as float64: the same numbers in both precisions."""
@@ -44,6 +48,24 @@ def rnn_problem(rng, T, B, D, H, bias=True) -> dict:
     return {name: None if a is None else _float32_exact(a) for name, a in p.items()}
 
 
+def numerical_gradient(loss, arrays: dict) -> dict:
+    """Central differences of loss(arrays) with respect to every entry of every array,
+    as {"d" + name: gradient}. The arrays are perturbed in place and restored."""
+    grads = {}
+    for name, a in arrays.items():
+        g = np.zeros_like(a)
+        for i in np.ndindex(a.shape):
+            original = a[i]
+            a[i] = original + STEP
+            up = loss(arrays)
+            a[i] = original - STEP
+            down = loss(arrays)
+            a[i] = original
+            g[i] = (up - down) / (2 * STEP)
+        grads["d" + name] = g
+    return grads
+
+
 def cast(p: dict, dtype) -> dict:
     """p with every array converted to dtype (None stays None)."""
     return {name: None if a is None else a.astype(dtype) for name, a in p.items()}
@@ -66,3 +88,65 @@ def assert_close(got: np.ndarray, want: np.ndarray, dtype, name: str) -> None:
     """got (computed in dtype) agrees with the float64 oracle want, and has dtype."""
     assert got.dtype == dtype, f"{name} has dtype {got.dtype}, expected {np.dtype(dtype)}"
     assert_allclose(got, want, **TOL[dtype], err_msg=name)
+
+
+# ---- LSTM and GRU (issue 4) -----------------------------------------------------------
+
+GATES = {"lstm": 4, "gru": 3}
+# Arguments of lstm_forward / gru_forward, in order, and the fields of their grads.
+CELL_INPUTS = {
+    "lstm": ("x", "s0", "c0", "U", "W", "b_ih", "b_hh"),
+    "gru": ("x", "s0", "U", "W", "b_ih", "b_hh"),
+}
+CELL_GRAD_NAMES = {
+    "lstm": ("dx", "ds0", "dc0", "dU", "dW", "db_ih", "db_hh"),
+    "gru": ("dx", "ds0", "dU", "dW", "db_ih", "db_hh"),
+}
+
+
+def cell_problem(rng, cell, T, B, D, H, bias=True) -> dict:
+    """Float64 inputs of one LSTM or GRU call (CELL_INPUTS[cell]: U (G*H, D), W (G*H, H),
+    b_ih and b_hh (G*H,) or None) and the gradients arriving for its backward pass, ds
+    (T,B,H) and, for the LSTM, dc (T,B,H).
+
+    Scaled like rnn_problem, so that the gates are neither saturated nor linear; every
+    value is exactly representable in float32."""
+    G = GATES[cell]
+    p = {
+        "x": rng.standard_normal((T, B, D)),
+        "s0": 0.5 * rng.standard_normal((B, H)),
+        "U": rng.standard_normal((G * H, D)) / np.sqrt(D),
+        "W": 0.5 * rng.standard_normal((G * H, H)) / np.sqrt(H),
+        "b_ih": 0.1 * rng.standard_normal(G * H) if bias else None,
+        "b_hh": 0.1 * rng.standard_normal(G * H) if bias else None,
+        "ds": rng.standard_normal((T, B, H)),
+    }
+    if cell == "lstm":
+        p["c0"] = 0.5 * rng.standard_normal((B, H))
+        p["dc"] = rng.standard_normal((T, B, H))
+    return {name: None if a is None else _float32_exact(a) for name, a in p.items()}
+
+
+def cell_forward(backend, cell, p: dict, **kwargs):
+    """backend.lstm_forward or gru_forward on the problem p: (states, cache), states a
+    dict with s (and c for the LSTM)."""
+    args = [p[name] for name in CELL_INPUTS[cell]]
+    if cell == "lstm":
+        s, c, cache = backend.lstm_forward(*args, **kwargs)
+        return {"s": s, "c": c}, cache
+    s, cache = backend.gru_forward(*args, **kwargs)
+    return {"s": s}, cache
+
+
+def cell_backward(backend, cell, p: dict, cache, truncate=None):
+    """backend.lstm_backward or gru_backward with the gradients of p (p["dc"] may be
+    absent or None for the LSTM)."""
+    if cell == "lstm":
+        return backend.lstm_backward(p["ds"], cache, dc=p.get("dc"), truncate=truncate)
+    return backend.gru_backward(p["ds"], cache, truncate=truncate)
+
+
+def cell_forward_backward(backend, cell, p: dict, truncate=None):
+    """The states and the grads of one forward and backward call of backend on p."""
+    states, cache = cell_forward(backend, cell, p)
+    return states, cell_backward(backend, cell, p, cache, truncate)
