@@ -6,8 +6,16 @@ directory on sys.path, so it works whatever pytest's import mode.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
+import pytest
 from numpy.testing import assert_allclose
+
+import fastrnn
+from fastrnn import reference
 
 # How close a backend computing in dtype must come to the float64 reference. The inputs of
 # rnn_problem are exactly representable in float32, so the float32 gap is arithmetic only.
@@ -19,6 +27,26 @@ TOL = {
 }
 
 GRAD_NAMES = ("dx", "ds0", "dU", "dW", "db")
+DTYPES = [np.float32, np.float64]
+
+# (T, B, D, H): the edge sizes 1, and sizes off every vector width.
+SIZES = [
+    (1, 1, 1, 1),
+    (1, 3, 5, 4),
+    (2, 3, 5, 4),
+    (7, 1, 5, 4),
+    (7, 3, 1, 4),
+    (7, 3, 5, 1),
+    (7, 3, 5, 4),
+    (13, 5, 17, 33),
+]
+
+# What is compared with the float64 reference; (reference, float64) would be the oracle.
+CANDIDATES = [
+    pytest.param(fastrnn, np.float32, id="fast-float32"),
+    pytest.param(fastrnn, np.float64, id="fast-float64"),
+    pytest.param(reference, np.float32, id="reference-float32"),
+]
 
 # Central differences: error ~ STEP**2 from curvature, ~1e-16 / STEP from rounding.
 STEP = 1e-6
@@ -64,6 +92,70 @@ def numerical_gradient(loss, arrays: dict) -> dict:
             g[i] = (up - down) / (2 * STEP)
         grads["d" + name] = g
     return grads
+
+
+def truncations(T):
+    """The windows worth checking for a sequence of T steps: full BPTT, the shortest
+    windows, the longest window that still truncates, and windows that do not."""
+    candidates = [None, 0, 1, 2, T - 2, T - 1, T + 5]
+    return list(dict.fromkeys(K for K in candidates if K is None or K >= 0))
+
+
+def strided(a):
+    """A non-contiguous view holding a's values: every other element of a larger array,
+    reversed along the first axis."""
+    big = np.full(tuple(2 * n for n in a.shape), np.nan, dtype=a.dtype)
+    view = big[tuple(slice(None, None, 2) for _ in a.shape)][::-1]
+    view[...] = a
+    assert not view.flags.c_contiguous and not view.flags.f_contiguous
+    return view
+
+
+def fortran(a):
+    """a in Fortran order (a copy that is not C-contiguous when a has 2 or more axes)."""
+    f = np.asfortranarray(a)
+    assert a.ndim < 2 or not f.flags.c_contiguous
+    return f
+
+
+_RAW_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import fastrnn  # installs the BLAS, so that an unchecked call would really compute
+    from fastrnn import _kernels as F
+
+    T, B, D, H = {sizes}
+
+    def z(*shape):
+        return np.zeros(shape)
+
+    for line in sys.stdin:
+        name, call = line.rstrip("\\n").split("\\t")
+        try:
+            eval(call)
+        except ValueError as e:
+            print(name, "ValueError", e, sep="\\t", flush=True)
+        else:
+            print(name, "no error", sep="\\t", flush=True)
+    """
+)
+
+
+def run_raw_binding_calls(calls: dict[str, str], sizes: tuple) -> tuple[int, str, dict]:
+    """Evaluate each call (an expression on fastrnn._kernels as F, with the ints T, B, D,
+    H = sizes and z(*shape) a float64 zero array) in one fresh interpreter, where a call
+    that reached C unchecked could crash without taking pytest down. Returns the return
+    code, stderr, and for each name "ValueError", a tab and the message, or "no error"."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RAW_SCRIPT.format(sizes=sizes)],
+        input="".join(f"{name}\t{call}\n" for name, call in calls.items()),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    outcomes = dict(line.split("\t", 1) for line in done.stdout.splitlines())
+    return done.returncode, done.stderr, outcomes
 
 
 def cast(p: dict, dtype) -> dict:

@@ -7,11 +7,33 @@ RNN); swap one import for the other. See fastrnn.reference for the notation.
 from __future__ import annotations
 
 from . import _blas, _fast, layers
-from ._contract import RNNCache, RNNGrads
-from ._fast import rnn_backward, rnn_forward
+from ._contract import GRUCache, GRUGrads, LSTMCache, LSTMGrads, RNNCache, RNNGrads
+from ._fast import (
+    gru_backward,
+    gru_forward,
+    lstm_backward,
+    lstm_forward,
+    rnn_backward,
+    rnn_forward,
+)
 
 __version__ = "0.1.0"
-__all__ = ["RNN", "RNNCache", "RNNGrads", "blas_info", "rnn_backward", "rnn_forward"]
+__all__ = [
+    "RNN",
+    "GRUCache",
+    "GRUGrads",
+    "LSTMCache",
+    "LSTMGrads",
+    "RNNCache",
+    "RNNGrads",
+    "blas_info",
+    "gru_backward",
+    "gru_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "rnn_backward",
+    "rnn_forward",
+]
 
 
 _blas.load()

@@ -73,4 +73,7 @@ cdef fastrnn_dims dims_from(tuple x_shape, tuple U_shape) except *:
 include "_activations.pxi"
 include "_rnn.pxi"
 # ---- language-model kernels (issue 3): include "_lm.pxi"
-# ---- LSTM and GRU (issue 4): include "_lstm.pxi", "_gru.pxi"
+# ---- LSTM and GRU (issue 4)
+include "_gated.pxi"
+include "_lstm.pxi"
+include "_gru.pxi"
