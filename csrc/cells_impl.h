@@ -30,6 +30,19 @@ static void FR_SUFFIX(times_gate)(int64_t rows, int64_t H, int64_t stride, const
         for (int64_t j = 0; j < H; ++j) out[r * H + j] = in[r * H + j] * gate[r * stride + j];
 }
 
+/* out = a.T for a (rows, cols): out (cols, rows), in tiles of CELL_TILE x CELL_TILE so that
+ * both sides are walked in cache-sized pieces. */
+static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restrict a,
+                                 real *restrict out) {
+    for (int64_t i0 = 0; i0 < rows; i0 += CELL_TILE)
+        for (int64_t j0 = 0; j0 < cols; j0 += CELL_TILE) {
+            const int64_t i1 = i0 + CELL_TILE < rows ? i0 + CELL_TILE : rows;
+            const int64_t j1 = j0 + CELL_TILE < cols ? j0 + CELL_TILE : cols;
+            for (int64_t i = i0; i < i1; ++i)
+                for (int64_t j = j0; j < j1; ++j) out[j * rows + i] = a[i * cols + j];
+        }
+}
+
 /* out = a.sum(axis=0) for a (rows, n), summed in blocks of CELL_ROW_BLOCK rows into
  * partial (n), so that float32 rounding grows with rows / CELL_ROW_BLOCK + CELL_ROW_BLOCK,
  * not with rows. */

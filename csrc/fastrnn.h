@@ -124,6 +124,9 @@ fastrnn_status fastrnn_rnn_backward_f64(
  * where what is injected at step t reaches steps t..max(0, t-K), and the initial states
  * only when the window reaches step 0. */
 
+/* Elements of workspace fastrnn_lstm_forward_* needs (0 on bad dims). */
+int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims);
+
 /* LSTM forward through T steps:
  *   [i, f, g, o] = [sigmoid, sigmoid, tanh, sigmoid](U x_t + b_ih + W s_{t-1} + b_hh)
  *   c_t = f * c_{t-1} + i * g,   s_t = o * tanh(c_t)
@@ -131,20 +134,20 @@ fastrnn_status fastrnn_rnn_backward_f64(
  *   b_ih (4H,), b_hh (4H,)                               in   or NULL
  *   s (T,B,H), c (T,B,H)                                 out  every hidden and cell state
  *   gates (T,B,4H)                                       out  i, f, g, o of every step
- * No workspace. Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or
- * FASTRNN_ERR_NO_BLAS. */
+ *   work  fastrnn_lstm_forward_work_len(dims) elements, undefined after
+ * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or FASTRNN_ERR_NO_BLAS. */
 fastrnn_status fastrnn_lstm_forward_f32(const fastrnn_dims *dims, const float *restrict x,
                                         const float *restrict s0, const float *restrict c0,
                                         const float *restrict U, const float *restrict W,
                                         const float *restrict b_ih, const float *restrict b_hh,
-                                        float *restrict s, float *restrict c,
-                                        float *restrict gates);
+                                        float *restrict s, float *restrict c, float *restrict gates,
+                                        float *restrict work);
 fastrnn_status fastrnn_lstm_forward_f64(const fastrnn_dims *dims, const double *restrict x,
                                         const double *restrict s0, const double *restrict c0,
                                         const double *restrict U, const double *restrict W,
                                         const double *restrict b_ih, const double *restrict b_hh,
                                         double *restrict s, double *restrict c,
-                                        double *restrict gates);
+                                        double *restrict gates, double *restrict work);
 
 /* Elements of workspace fastrnn_lstm_backward_* needs (0 on bad dims). */
 int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate);

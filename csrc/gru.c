@@ -12,9 +12,10 @@
  *
  * Shape of the work, so that only one recurrent product runs per step:
  *   forward   one GEMM for the input term of all three gates over all T*B rows, then per
- *             step one GEMM s_{t-1} @ W.T (B,3H) for all three gates (into a workspace,
- *             since r multiplies the n block before it is added), and one pass per batch
- *             row: the vectorized sigmoid and tanh on the gate blocks, s_t.
+ *             step one GEMM s_{t-1} @ W.T (B,3H) for all three gates (W.T transposed once
+ *             per call; the product goes to a workspace, since r multiplies the n block
+ *             before it is added), and one pass per batch row: the vectorized sigmoid and
+ *             tanh on the gate blocks, s_t.
  *   backward  a sequential sweep computes the gradients of both pre-activation terms,
  *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (T,B,3H), one GEMM
  *             per step for what reaches s_{t-1}; then dU, dW, dx are each one large GEMM
@@ -29,7 +30,8 @@
 
 int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 3)) return 0;
-    return dims->B * 3 * dims->H; /* s_{t-1} @ W.T of one step (B,3H) */
+    /* W.T (H,3H) and s_{t-1} @ W.T of one step (B,3H) */
+    return (dims->H + dims->B) * 3 * dims->H;
 }
 
 int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {

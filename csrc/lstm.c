@@ -10,8 +10,9 @@
  *
  * Shape of the work, so that only one recurrent product runs per step:
  *   forward   one GEMM for the input term of all four gates over all T*B rows, then per
- *             step one GEMM s_{t-1} @ W.T (B,4H) for all four gates, and one pass per batch
- *             row: the vectorized sigmoid and tanh on the gate blocks, c_t, s_t.
+ *             step one GEMM s_{t-1} @ W.T (B,4H) for all four gates (W.T transposed once
+ *             per call), and one pass per batch row: the vectorized sigmoid and tanh on
+ *             the gate blocks, c_t, s_t.
  *   backward  a sequential sweep computes da_t = dL/d(pre-activations at t) (T,B,4H), one
  *             GEMM per step for what reaches s_{t-1}; then dU, dW, dx are each one large
  *             GEMM over all steps.
@@ -22,6 +23,11 @@
 #include "blas.h"
 #include "cells.h"
 #include "fastrnn.h"
+
+int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims) {
+    if (!cell_dims_ok(dims, 4)) return 0;
+    return 4 * dims->H * dims->H; /* W.T (H,4H) */
+}
 
 int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!cell_dims_ok(dims, 4)) return 0;

@@ -17,19 +17,21 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     s = np.empty((d.T, d.B, d.H), dtype=dtype)
     c = np.empty((d.T, d.B, d.H), dtype=dtype)
     gates = np.empty((d.T, d.B, 4 * d.H), dtype=dtype)
+    work = np.empty((fastrnn_lstm_forward_work_len(&d),), dtype=dtype)
     cdef floating[:, :, ::1] s_v = s
     cdef floating[:, :, ::1] c_v = c
     cdef floating[:, :, ::1] gates_v = gates
+    cdef floating[::1] work_v = work
     cdef fastrnn_status status
     with nogil:
         if floating is float:
             status = fastrnn_lstm_forward_f32(
                 &d, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], &U[0, 0], &W[0, 0], b_ih_ptr, b_hh_ptr,
-                &s_v[0, 0, 0], &c_v[0, 0, 0], &gates_v[0, 0, 0])
+                &s_v[0, 0, 0], &c_v[0, 0, 0], &gates_v[0, 0, 0], &work_v[0])
         else:
             status = fastrnn_lstm_forward_f64(
                 &d, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], &U[0, 0], &W[0, 0], b_ih_ptr, b_hh_ptr,
-                &s_v[0, 0, 0], &c_v[0, 0, 0], &gates_v[0, 0, 0])
+                &s_v[0, 0, 0], &c_v[0, 0, 0], &gates_v[0, 0, 0], &work_v[0])
     raise_for_status(status, "lstm_forward")
     return s, c, gates
 
