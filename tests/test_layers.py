@@ -635,7 +635,7 @@ def test_constructor_accepts_numpy_integers_and_float64_string(module):
     assert model.dtype == np.float64
     assert repr(model) == (
         f"{module.__name__}.RNN({D}, {H}, num_layers=2, nonlinearity='tanh', bias=True, "
-        "batch_first=False, dtype=np.float64)"
+        "batch_first=False, bidirectional=False, dtype=np.float64)"
     )
 
 

@@ -1,7 +1,8 @@
 """fastrnn: recurrent networks in C with BLAS, mirrored by a pure-NumPy reference.
 
 ``fastrnn`` and ``fastrnn.reference`` expose the same API (rnn_forward, rnn_backward,
-RNN); swap one import for the other. See fastrnn.reference for the notation.
+lstm_forward, lstm_backward, gru_forward, gru_backward and the layers RNN, LSTM, GRU);
+swap one import for the other. See fastrnn.reference for the notation.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from ._fast import (
 
 __version__ = "0.1.0"
 __all__ = [
+    "GRU",
+    "LSTM",
     "RNN",
     "GRUCache",
     "GRUGrads",
@@ -41,3 +44,5 @@ blas_info = _blas.info
 
 # Classes bound to the C kernels of _fast (fastrnn.reference binds the same classes to NumPy).
 RNN = layers.bind(layers.RNNBase, _fast, __name__)
+LSTM = layers.bind(layers.LSTMBase, _fast, __name__)
+GRU = layers.bind(layers.GRUBase, _fast, __name__)

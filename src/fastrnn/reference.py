@@ -11,7 +11,8 @@ W (H, H), so U x_t reads x[t] @ U.T when batched. Gradients are "d" + name.
 
     s_t = f(U x_t + W s_{t-1} + b),   f = tanh or relu,   s_{-1} = s0
 
-The layer class ``RNN`` here is the same class as ``fastrnn.RNN``, bound to these kernels.
+The layer classes ``RNN``, ``LSTM`` and ``GRU`` here are the same classes as ``fastrnn.RNN``
+etc., bound to these kernels.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from . import _contract, layers
 from ._contract import GRUCache, GRUGrads, LSTMCache, LSTMGrads, RNNCache, RNNGrads
 
 __all__ = [
+    "GRU",
+    "LSTM",
     "RNN",
     "GRUCache",
     "GRUGrads",
@@ -391,3 +394,5 @@ def gru_backward(ds, cache, *, truncate=None):
 # ---- classes bound to these kernels ---------------------------------------------------
 
 RNN = layers.bind(layers.RNNBase, sys.modules[__name__], __name__)
+LSTM = layers.bind(layers.LSTMBase, sys.modules[__name__], __name__)
+GRU = layers.bind(layers.GRUBase, sys.modules[__name__], __name__)
