@@ -242,3 +242,36 @@ def cell_forward_backward(backend, cell, p: dict, truncate=None):
     """The states and the grads of one forward and backward call of backend on p."""
     states, cache = cell_forward(backend, cell, p)
     return states, cell_backward(backend, cell, p, cache, truncate)
+
+
+# ---- layer classes (issue 4) -----------------------------------------------------------
+
+
+def states_of(cell):
+    return ("h", "c") if cell == "LSTM" else ("h",)
+
+
+def layer_data(rng, cell, num_layers, bidirectional, *, T, B, D, H):
+    """float64 x (T,B,D), dout (T,B,directions*H), and per state name its initial value
+    and the gradient on its final value, each (num_layers*directions, B, H)."""
+    directions = 2 if bidirectional else 1
+    L = num_layers * directions
+    d = {"x": rng.standard_normal((T, B, D)), "dout": rng.standard_normal((T, B, directions * H))}
+    for name in states_of(cell):
+        d[f"{name}0"] = 0.5 * rng.standard_normal((L, B, H))
+        d[f"d{name}_n"] = rng.standard_normal((L, B, H))
+    return d
+
+
+def layer_run(model, d, lengths=None, truncate=None):
+    """Forward then backward through model; everything returned or stored, by name."""
+    if type(model).__name__ == "LSTM":
+        out, (h_n, c_n) = model(d["x"], (d["h0"], d["c0"]), lengths)
+        dx, (dh0, dc0) = model.backward(d["dout"], (d["dh_n"], d["dc_n"]), truncate=truncate)
+        results = {"out": out, "h_n": h_n, "c_n": c_n, "dx": dx, "dh0": dh0, "dc0": dc0}
+    else:
+        out, h_n = model(d["x"], d["h0"], lengths)
+        dx, dh0 = model.backward(d["dout"], d["dh_n"], truncate=truncate)
+        results = {"out": out, "h_n": h_n, "dx": dx, "dh0": dh0}
+    results.update({f"grads[{name!r}]": g for name, g in model.grads.items()})
+    return results

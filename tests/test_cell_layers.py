@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from _helpers import DTYPES, GRAD_TOL, numerical_gradient
+from _helpers import DTYPES, GRAD_TOL, layer_data, layer_run, numerical_gradient, states_of
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastrnn
@@ -30,38 +30,14 @@ T, B, D, H = 6, 4, 3, 5
 LENGTHS = np.array([6, 2, 4, 1])  # a full sequence, a one-step one, and two in between
 
 
-def states_of(cell):
-    return ("h", "c") if cell == "LSTM" else ("h",)
-
-
-def data(rng, cell, num_layers, bidirectional, *, T=T, B=B, D=D, H=H):
-    """float64 x (T,B,D), dout (T,B,directions*H), and per state name its initial value
-    and the gradient on its final value, each (num_layers*directions, B, H)."""
-    directions = 2 if bidirectional else 1
-    L = num_layers * directions
-    d = {"x": rng.standard_normal((T, B, D)), "dout": rng.standard_normal((T, B, directions * H))}
-    for name in states_of(cell):
-        d[f"{name}0"] = 0.5 * rng.standard_normal((L, B, H))
-        d[f"d{name}_n"] = rng.standard_normal((L, B, H))
-    return d
-
-
-def run(model, d, lengths=None, truncate=None):
-    """Forward then backward through model; everything returned or stored, by name."""
-    if isinstance(model, fastrnn.LSTM | reference.LSTM):
-        out, (h_n, c_n) = model(d["x"], (d["h0"], d["c0"]), lengths)
-        dx, (dh0, dc0) = model.backward(d["dout"], (d["dh_n"], d["dc_n"]), truncate=truncate)
-        results = {"out": out, "h_n": h_n, "c_n": c_n, "dx": dx, "dh0": dh0, "dc0": dc0}
-    else:
-        out, h_n = model(d["x"], d["h0"], lengths)
-        dx, dh0 = model.backward(d["dout"], d["dh_n"], truncate=truncate)
-        results = {"out": out, "h_n": h_n, "dx": dx, "dh0": dh0}
-    results.update({f"grads[{name!r}]": g for name, g in model.grads.items()})
-    return results
+def data(rng, cell, num_layers, bidirectional, **sizes):
+    """layer_data with this module's sizes unless given."""
+    sizes = {"T": T, "B": B, "D": D, "H": H} | sizes
+    return layer_data(rng, cell, num_layers, bidirectional, **sizes)
 
 
 def loss(model, d, lengths=None):
-    """sum(dout * out) + sum over states of sum(d{state}_n * {state}_n): what run()'s
+    """sum(dout * out) + sum over states of sum(d{state}_n * {state}_n): what layer_run()'s
     backward differentiates."""
     if isinstance(model, fastrnn.LSTM | reference.LSTM):
         out, finals = model(d["x"], (d["h0"], d["c0"]), lengths, need_cache=False)
@@ -94,8 +70,8 @@ def test_fast_matches_reference(dtype, cell, num_layers, bidirectional, lengths,
     oracle.load_state_dict(fast.state_dict())  # the float32-rounded weights, if float32
     d = data(np.random.default_rng(num_layers), cell, num_layers, bidirectional)
     d = {name: a.astype(dtype).astype(np.float64) for name, a in d.items()}
-    want = run(oracle, d, lengths, truncate)
-    got = run(fast, {name: a.astype(dtype) for name, a in d.items()}, lengths, truncate)
+    want = layer_run(oracle, d, lengths, truncate)
+    got = layer_run(fast, {name: a.astype(dtype) for name, a in d.items()}, lengths, truncate)
     assert list(got) == list(want)
     for name in want:
         assert got[name].dtype == dtype, name
@@ -110,8 +86,8 @@ def test_no_bias_unbatched_and_batch_first(module, cell):
     model = make(module, cell, 2, bias=False, batch_first=True, bidirectional=True, seed=3)
     assert not any(name.startswith("bias") for name in model.params)
     d = data(np.random.default_rng(3), cell, 2, True, B=1)
-    single = run(model, {name: a[:, 0] for name, a in d.items()})  # B = 1 dropped
-    batched = run(
+    single = layer_run(model, {name: a[:, 0] for name, a in d.items()})  # B = 1 dropped
+    batched = layer_run(
         model, {n: np.swapaxes(a, 0, 1) if n in ("x", "dout") else a for n, a in d.items()}
     )
     for name, a in single.items():
@@ -138,14 +114,14 @@ def test_lengths_equal_running_each_sequence_alone(module, cell, bidirectional):
     model = make(module, cell, 2, bidirectional=bidirectional, seed=4)
     d = data(np.random.default_rng(4), cell, 2, bidirectional)
     d["x"][LENGTHS[1] :, 1] = np.nan  # padding: whatever it holds must not matter
-    batch = run(model, d, LENGTHS)
+    batch = layer_run(model, d, LENGTHS)
     grad_sums = {}
     for b, n in enumerate(LENGTHS):
         alone = {
             name: a[:n, b : b + 1] if name in ("x", "dout") else a[:, b : b + 1]
             for name, a in d.items()
         }
-        want = run(model, alone)
+        want = layer_run(model, alone)
         for name, a in want.items():
             if name.startswith("grads"):
                 grad_sums[name] = grad_sums.get(name, 0) + a
@@ -165,12 +141,12 @@ def test_lengths_outputs_and_final_states(module, cell):
     direction, out at step 0 (where the reversed run ends). dout past the ends is ignored."""
     model = make(module, cell, 1, bidirectional=True, seed=5)
     d = data(np.random.default_rng(5), cell, 1, True)
-    results = run(model, d, LENGTHS)
+    results = layer_run(model, d, LENGTHS)
     out, h_n = results["out"], results["h_n"]
     assert_array_equal(h_n[0], out[LENGTHS - 1, np.arange(B), :H])
     assert_array_equal(h_n[1], out[0, :, H:])
     d["dout"][LENGTHS[3] :, 3] = 1e6  # gradient arriving for padding
-    again = run(model, d, LENGTHS)
+    again = layer_run(model, d, LENGTHS)
     for name, a in results.items():
         assert_array_equal(again[name], a, err_msg=name)
 
@@ -179,9 +155,9 @@ def test_lengths_outputs_and_final_states(module, cell):
 def test_lengths_all_T_is_no_lengths(module):
     model = make(module, "LSTM", 2, bidirectional=True, seed=6)
     d = data(np.random.default_rng(6), "LSTM", 2, True)
-    want = run(model, d)
+    want = layer_run(model, d)
     for lengths in (np.full(B, T), [T] * B, np.full(B, T, dtype=np.int32)):
-        got = run(model, d, lengths)
+        got = layer_run(model, d, lengths)
         for name, a in want.items():
             assert_array_equal(got[name], a, err_msg=name)
 
@@ -196,7 +172,7 @@ def test_bidirectional_lengths_backward_matches_finite_differences(module, cell)
     model = getattr(module, cell)(2, 2, 2, bidirectional=True, dtype=np.float64, seed=7)
     d = data(np.random.default_rng(7), cell, 2, True, **small)
     lengths = np.array([4, 1, 3])
-    got = run(model, d, lengths)
+    got = layer_run(model, d, lengths)
     arrays = {name: d[name] for name in ["x"] + [f"{s}0" for s in states_of(cell)]}
     want = numerical_gradient(lambda arrays: loss(model, d, lengths), arrays | model.params)
     for name in arrays:
