@@ -62,7 +62,7 @@ class _Lengths:
     padding left in place. None stands for "every sequence has T steps" throughout."""
 
     def __init__(self, lengths: np.ndarray | None, T: int, B: int):
-        self.lengths = lengths
+        self.T = T
         self.rows = np.arange(B)
         if lengths is None:
             self.last = np.full(B, T - 1)
@@ -86,11 +86,24 @@ class _Lengths:
         """a (T, B, n) at each sequence's last valid step: (B, n)."""
         return a[self.last, self.rows]
 
-    def injected_at_last_step(self, g: np.ndarray, T: int) -> np.ndarray:
-        """A (T, B, n) array of zeros but for g (B, n) at each sequence's last valid step."""
-        out = np.zeros((T, *g.shape), dtype=g.dtype)
-        out[self.last, self.rows] = g
-        return out
+    def add_at_last_step(self, a: np.ndarray | None, g: np.ndarray) -> np.ndarray:
+        """a (T, B, n), in place, or zeros when None, plus g (B, n) at each sequence's last
+        valid step."""
+        if a is None:
+            a = np.zeros((self.T, *g.shape), dtype=g.dtype)
+        a[self.last, self.rows] += g
+        return a
+
+
+def _state_pair(name: str, value, names: tuple[str, str]) -> tuple:
+    """The LSTM's (h, c) pair argument: (None, None) for None, else its two entries."""
+    if value is None:
+        return None, None
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(
+            f"{name} must be a pair ({names[0]}, {names[1]}) or None; got {type(value).__name__}"
+        )
+    return tuple(value)
 
 
 def _positive_int(name: str, value) -> int:
@@ -265,17 +278,6 @@ class _RecurrentBase:
             )
         return a
 
-    def _state_pair(self, name: str, value, names: tuple[str, str]) -> tuple:
-        """The LSTM's (h, c) pair argument: (None, None) for None, else its two entries."""
-        if value is None:
-            return None, None
-        if not isinstance(value, (tuple, list)) or len(value) != 2:
-            raise TypeError(
-                f"{name} must be a pair ({names[0]}, {names[1]}) or None; "
-                f"got {type(value).__name__}"
-            )
-        return tuple(value)
-
     def _lengths(self, lengths, T: int, B: int, unbatched: bool) -> np.ndarray | None:
         """lengths as (B,) int64 in 1..T, or None when absent or all equal to T."""
         if lengths is None:
@@ -332,7 +334,7 @@ class _RecurrentBase:
                     final[i] = ends.at_last_step(state)
                 outputs.append(states[0] if d == 0 else ends.reverse(states[0]))
                 layer_caches.append(cache)
-            layer_input = ends.masked(np.concatenate(outputs, axis=2) if d else outputs[0])
+            layer_input = ends.masked(np.concatenate(outputs, axis=2))
             caches.append(layer_caches)
         # Only a forward pass that succeeded replaces what backward will use.
         self._last = _ForwardPass(caches, T, B, unbatched, lengths) if need_cache else None
@@ -379,15 +381,13 @@ class _RecurrentBase:
             for d in range(directions):
                 i = k * directions + d
                 ds = d_above[..., d * H : (d + 1) * H]
+                # A copy: the gradients on the final states are added to it. Nothing
+                # arrives for the LSTM's cell states but at their final values.
                 d_states = [np.array(ds if d == 0 else ends.reverse(ds), order="C")]
                 d_states += [None] * (len(self.state_names) - 1)
                 for j, d_final in enumerate(d_finals):
-                    if d_final is None:
-                        continue
-                    if d_states[j] is None:
-                        d_states[j] = ends.injected_at_last_step(d_final[i], T)
-                    else:
-                        d_states[j][ends.last, ends.rows] += d_final[i]
+                    if d_final is not None:
+                        d_states[j] = ends.add_at_last_step(d_states[j], d_final[i])
                 dx, d_init, cell_grads = self._cell_backward(
                     last.caches[k][d], tuple(d_states), truncate
                 )
@@ -631,7 +631,7 @@ class LSTMBase(_RecurrentBase):
             Every layer's and direction's hidden and cell state at each sequence's last
             step.
         """
-        hx = self._state_pair("hx", hx, ("h0", "c0"))
+        hx = _state_pair("hx", hx, ("h0", "c0"))
         out, (h_n, c_n) = self._forward(x, hx, lengths, need_cache)
         return out, (h_n, c_n)
 
@@ -655,7 +655,7 @@ class LSTMBase(_RecurrentBase):
         (dh0, dc0) : arrays shaped like h_n
             Parameter gradients are stored in ``self.grads``.
         """
-        dhx = self._state_pair("dhx", dhx, ("dh_n", "dc_n"))
+        dhx = _state_pair("dhx", dhx, ("dh_n", "dc_n"))
         dx, (dh0, dc0) = self._backward(dout, dhx, truncate)
         return dx, (dh0, dc0)
 
