@@ -9,12 +9,10 @@ out of bounds) without taking pytest down.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
+from _helpers import run_raw_binding_calls
 
 T, B, D, H = 7, 3, 5, 4
 
@@ -331,44 +329,13 @@ RAW_CASES = {
     ),
 }
 
-RAW_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    import fastrnn  # installs the BLAS, so that an unchecked call would really compute
-    from fastrnn import _kernels as F
-
-    T, B, D, H = {sizes}
-
-    def z(*shape):
-        return np.zeros(shape)
-
-    for line in sys.stdin:
-        name, call = line.rstrip("\\n").split("\\t")
-        try:
-            eval(call)
-        except ValueError as e:
-            print(name, "ValueError", e, sep="\\t", flush=True)
-        else:
-            print(name, "no error", sep="\\t", flush=True)
-    """
-).format(sizes=(T, B, D, H))
-
 
 @pytest.fixture(scope="module")
 def raw_results():
-    """Run every RAW_CASES call in one fresh interpreter: (return code, stderr, and the
-    printed outcome of each case by name)."""
-    calls = "".join(f"{name}\t{call}\n" for name, (call, _) in RAW_CASES.items())
-    done = subprocess.run(
-        [sys.executable, "-c", RAW_SCRIPT],
-        input=calls,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    """The outcome of every RAW_CASES call, run in one fresh interpreter."""
+    return run_raw_binding_calls(
+        {name: call for name, (call, _) in RAW_CASES.items()}, (T, B, D, H)
     )
-    outcomes = dict(line.split("\t", 1) for line in done.stdout.splitlines())
-    return done.returncode, done.stderr, outcomes
 
 
 @pytest.mark.parametrize("case", list(RAW_CASES))

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _helpers import GRAD_NAMES, rnn_problem
+from _helpers import GRAD_NAMES, GRAD_TOL, numerical_gradient, rnn_problem
 from numpy.testing import assert_allclose
 
 from fastrnn import reference
 
 T, B, D, H = 5, 2, 3, 4
-STEP = 1e-6  # central differences: error ~ STEP**2 from curvature, ~1e-16 / STEP rounding
-GRAD_TOL = dict(rtol=1e-6, atol=1e-8)
 INPUTS = {"dx": "x", "ds0": "s0", "dU": "U", "dW": "W", "db": "b"}
 
 
@@ -47,23 +45,6 @@ def pre_activations(p, nonlinearity):
 
 def forward_args(p):
     return {name: p[name] for name in ("x", "s0", "U", "W", "b")}
-
-
-def numerical_gradient(loss, arrays):
-    """Central differences of loss(arrays) with respect to every entry of every array."""
-    grads = {}
-    for name, a in arrays.items():
-        g = np.zeros_like(a)
-        for i in np.ndindex(a.shape):
-            original = a[i]
-            a[i] = original + STEP
-            up = loss(arrays)
-            a[i] = original - STEP
-            down = loss(arrays)
-            a[i] = original
-            g[i] = (up - down) / (2 * STEP)
-        grads["d" + name] = g
-    return grads
 
 
 @pytest.fixture(params=["tanh", "relu"])

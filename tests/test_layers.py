@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 import pytest
+from _helpers import numerical_gradient_of
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastrnn
@@ -242,20 +243,6 @@ def _loss(model, x, h0, dout, dh_n):
     return np.sum(dout * out) + np.sum(dh_n * h_n)
 
 
-def _numerical_gradient(f, a, eps=1e-6):
-    """Central differences of f() over every entry of a, perturbed in place."""
-    g = np.zeros_like(a)
-    for i in np.ndindex(a.shape):
-        old = a[i]
-        a[i] = old + eps
-        f_plus = f()
-        a[i] = old - eps
-        f_minus = f()
-        a[i] = old
-        g[i] = (f_plus - f_minus) / (2 * eps)
-    return g
-
-
 @pytest.mark.parametrize("module", MODULES, ids=MODULE_IDS)
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
@@ -273,11 +260,11 @@ def test_backward_matches_finite_differences(module, num_layers, nonlinearity, b
         return _loss(model, **d)
 
     tol = dict(rtol=1e-6, atol=1e-8)
-    assert_allclose(dx, _numerical_gradient(f, d["x"]), **tol, err_msg="dx")
-    assert_allclose(dh0, _numerical_gradient(f, d["h0"]), **tol, err_msg="dh0")
+    assert_allclose(dx, numerical_gradient_of(f, d["x"]), **tol, err_msg="dx")
+    assert_allclose(dh0, numerical_gradient_of(f, d["h0"]), **tol, err_msg="dh0")
     assert list(grads) == _expected_names(num_layers, bias)
     for name, g in grads.items():
-        assert_allclose(g, _numerical_gradient(f, model.params[name]), **tol, err_msg=name)
+        assert_allclose(g, numerical_gradient_of(f, model.params[name]), **tol, err_msg=name)
 
 
 # ---- 3. state_dict and load_state_dict -------------------------------------------------
@@ -635,7 +622,7 @@ def test_constructor_accepts_numpy_integers_and_float64_string(module):
     assert model.dtype == np.float64
     assert repr(model) == (
         f"{module.__name__}.RNN({D}, {H}, num_layers=2, nonlinearity='tanh', bias=True, "
-        "batch_first=False, dtype=np.float64)"
+        "batch_first=False, bidirectional=False, dtype=np.float64)"
     )
 
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from _helpers import _float32_exact as float32_exact
-from _helpers import assert_close, cast, numerical_gradient
+from _helpers import assert_close, cast, numerical_gradient_of
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastrnn
@@ -143,7 +143,7 @@ def test_softmax_loss_gradients_match_finite_differences(masked, reduction, rng)
         return loss_of(reference, p, reduction=reduction).loss
 
     for name, grad in (("s", got.ds), ("V", got.dV), ("c", got.dc)):
-        assert_allclose(grad, numerical_gradient(loss, p[name]), **GRAD_TOL, err_msg=name)
+        assert_allclose(grad, numerical_gradient_of(loss, p[name]), **GRAD_TOL, err_msg=name)
 
 
 def test_loss_is_the_negative_log_likelihood_of_the_probabilities(rng):
@@ -160,7 +160,7 @@ def test_embedding_backward_matches_finite_differences(rng):
     ids = np.array([[1, 1], [0, 3], [1, 3]])
     U = rng.standard_normal((2, 4))
     G = rng.standard_normal((3, 2, 2))
-    want = numerical_gradient(lambda: np.sum(G * reference.embedding_forward(ids, U)), U)
+    want = numerical_gradient_of(lambda: np.sum(G * reference.embedding_forward(ids, U)), U)
     assert_allclose(reference.embedding_backward(G, ids, 4), want, **GRAD_TOL)
 
 

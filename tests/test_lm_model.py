@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 from _helpers import _float32_exact as float32_exact
-from _helpers import numerical_gradient
+from _helpers import numerical_gradient_of
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastrnn
@@ -82,7 +82,7 @@ def test_gradients_match_finite_differences(rng):
     h0 = 0.5 * rng.standard_normal((2, 2, 3))
     model.loss_and_grads(ids, targets, h0, mask=mask)
     for name, p in model.params.items():
-        want = numerical_gradient(lambda: model.loss(ids, targets, h0, mask=mask).loss, p)
+        want = numerical_gradient_of(lambda: model.loss(ids, targets, h0, mask=mask).loss, p)
         assert_allclose(model.grads[name], want, rtol=1e-6, atol=1e-9, err_msg=name)
 
 

@@ -11,40 +11,26 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from _helpers import GRAD_NAMES, assert_close, cast, forward, forward_backward, rnn_problem
+from _helpers import (
+    CANDIDATES,
+    DTYPES,
+    GRAD_NAMES,
+    SIZES,
+    assert_close,
+    cast,
+    fortran,
+    forward,
+    forward_backward,
+    rnn_problem,
+    strided,
+    truncations,
+)
 from numpy.testing import assert_array_equal
 
 import fastrnn
 from fastrnn import reference
 
 NONLINEARITIES = ["tanh", "relu"]
-DTYPES = [np.float32, np.float64]
-
-# (T, B, D, H): the edge sizes 1, and sizes off every vector width.
-SIZES = [
-    (1, 1, 1, 1),
-    (1, 3, 5, 4),
-    (2, 3, 5, 4),
-    (7, 1, 5, 4),
-    (7, 3, 1, 4),
-    (7, 3, 5, 1),
-    (7, 3, 5, 4),
-    (13, 5, 17, 33),
-]
-
-# What is compared with the float64 reference; (reference, float64) would be the oracle.
-CANDIDATES = [
-    pytest.param(fastrnn, np.float32, id="fast-float32"),
-    pytest.param(fastrnn, np.float64, id="fast-float64"),
-    pytest.param(reference, np.float32, id="reference-float32"),
-]
-
-
-def truncations(T):
-    """The windows worth checking for a sequence of T steps: full BPTT, the shortest
-    windows, the longest window that still truncates, and windows that do not."""
-    candidates = [None, 0, 1, 2, T - 2, T - 1, T + 5]
-    return list(dict.fromkeys(K for K in candidates if K is None or K >= 0))
 
 
 def assert_same_results(got, want):
@@ -94,22 +80,6 @@ def test_need_cache_false_returns_same_states_and_no_cache(backend, dtype, rng):
     assert s_inference.dtype == dtype
     assert_array_equal(s_inference, s)
     assert cache is not None
-
-
-def strided(a):
-    """A non-contiguous view holding a's values: every other element of a larger array,
-    reversed along the first axis."""
-    big = np.full(tuple(2 * n for n in a.shape), np.nan, dtype=a.dtype)
-    view = big[tuple(slice(None, None, 2) for _ in a.shape)][::-1]
-    view[...] = a
-    assert not view.flags.c_contiguous and not view.flags.f_contiguous
-    return view
-
-
-def fortran(a):
-    f = np.asfortranarray(a)
-    assert a.ndim < 2 or not f.flags.c_contiguous
-    return f
 
 
 @pytest.mark.parametrize("layout", [strided, fortran])

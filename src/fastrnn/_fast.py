@@ -7,7 +7,15 @@ straight to the binding, which releases the GIL for the whole kernel call.
 from __future__ import annotations
 
 from . import _contract, _kernels
-from ._contract import RNNCache, RNNGrads, SoftmaxLoss
+from ._contract import (
+    GRUCache,
+    GRUGrads,
+    LSTMCache,
+    LSTMGrads,
+    RNNCache,
+    RNNGrads,
+    SoftmaxLoss,
+)
 
 
 def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
@@ -88,3 +96,67 @@ def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
 
 
 # ---- LSTM and GRU (issue 4) -----------------------------------------------------------
+
+
+def _window(K: int | None, T: int) -> int:
+    """The binding's truncate: -1 for full BPTT (None or K >= T-1, which also keeps a huge
+    K out of int64), else K."""
+    return -1 if K is None or K >= T - 1 else K
+
+
+def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
+    """Run PyTorch's LSTM cell over T steps (C kernel).
+
+    Same contract as ``fastrnn.reference.lstm_forward``: x (T,B,D), s0 and c0 (B,H) or
+    None, U (4H,D), W (4H,H) with the gates i, f, g, o stacked, b_ih and b_hh (4H,) or
+    None; returns s (T,B,H), c (T,B,H) and an LSTMCache, or None with
+    ``need_cache=False``.
+    """
+    x, s0, c0, U, W, b_ih, b_hh = _contract.check_lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
+    s, c, gates = _kernels.lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
+    cache = LSTMCache(x, s0, c0, U, W, b_ih, b_hh, s, c, gates) if need_cache else None
+    return s, c, cache
+
+
+def lstm_backward(ds, cache, *, dc=None, truncate=None):
+    """Backpropagation through time for lstm_forward (C kernel).
+
+    Same contract as ``fastrnn.reference.lstm_backward``: ds (T,B,H) and dc (T,B,H) or
+    None arriving at every step, the cache of the forward call, truncate None (full BPTT)
+    or K >= 0 (per-output window); returns LSTMGrads (dx, ds0, dc0, dU, dW, db_ih,
+    db_hh), the bias gradients None without biases.
+    """
+    ds, dc, cache, K = _contract.check_lstm_backward(ds, dc, cache, truncate)
+    x, s0, c0, U, W, b_ih, b_hh, s, c, gates = cache
+    dx, ds0, dc0, dU, dW, db = _kernels.lstm_backward(
+        x, s0, c0, U, W, s, c, gates, ds, dc, b_ih is not None, _window(K, x.shape[0])
+    )
+    return LSTMGrads(dx, ds0, dc0, dU, dW, db, None if db is None else db.copy())
+
+
+def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
+    """Run PyTorch's GRU cell over T steps (C kernel).
+
+    Same contract as ``fastrnn.reference.gru_forward``: x (T,B,D), s0 (B,H) or None,
+    U (3H,D), W (3H,H) with the gates r, z, n stacked, b_ih and b_hh (3H,) or None;
+    returns s (T,B,H) and a GRUCache, or None with ``need_cache=False``.
+    """
+    x, s0, U, W, b_ih, b_hh = _contract.check_gru_forward(x, s0, U, W, b_ih, b_hh)
+    s, gates, hn = _kernels.gru_forward(x, s0, U, W, b_ih, b_hh)
+    cache = GRUCache(x, s0, U, W, b_ih, b_hh, s, gates, hn) if need_cache else None
+    return s, cache
+
+
+def gru_backward(ds, cache, *, truncate=None):
+    """Backpropagation through time for gru_forward (C kernel).
+
+    Same contract as ``fastrnn.reference.gru_backward``: ds (T,B,H) arriving at every
+    step, the cache of the forward call, truncate None or K >= 0; returns GRUGrads
+    (dx, ds0, dU, dW, db_ih, db_hh), the bias gradients None without biases.
+    """
+    ds, cache, K = _contract.check_gru_backward(ds, cache, truncate)
+    x, s0, U, W, b_ih, b_hh, s, gates, hn = cache
+    dx, ds0, dU, dW, db_ih, db_hh = _kernels.gru_backward(
+        x, s0, U, W, s, gates, hn, ds, b_ih is not None, _window(K, x.shape[0])
+    )
+    return GRUGrads(dx, ds0, dU, dW, db_ih, db_hh)

@@ -105,3 +105,46 @@ cdef extern from "fastrnn.h" nogil:
         double *loss, double *ds, double *dV, double *dc, double *work)
 
     # ---- LSTM and GRU (issue 4)
+    int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims)
+    fastrnn_status fastrnn_lstm_forward_f32(
+        const fastrnn_dims *dims, const float *x, const float *s0, const float *c0,
+        const float *U, const float *W, const float *b_ih, const float *b_hh, float *s,
+        float *c, float *gates, float *work)
+    fastrnn_status fastrnn_lstm_forward_f64(
+        const fastrnn_dims *dims, const double *x, const double *s0, const double *c0,
+        const double *U, const double *W, const double *b_ih, const double *b_hh, double *s,
+        double *c, double *gates, double *work)
+
+    int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate)
+    fastrnn_status fastrnn_lstm_backward_f32(
+        const fastrnn_dims *dims, int64_t truncate, const float *x, const float *s0,
+        const float *c0, const float *U, const float *W, const float *s, const float *c,
+        const float *gates, const float *ds, const float *dc, float *dx, float *ds0,
+        float *dc0, float *dU, float *dW, float *db, float *work)
+    fastrnn_status fastrnn_lstm_backward_f64(
+        const fastrnn_dims *dims, int64_t truncate, const double *x, const double *s0,
+        const double *c0, const double *U, const double *W, const double *s, const double *c,
+        const double *gates, const double *ds, const double *dc, double *dx, double *ds0,
+        double *dc0, double *dU, double *dW, double *db, double *work)
+
+    int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims)
+    fastrnn_status fastrnn_gru_forward_f32(
+        const fastrnn_dims *dims, const float *x, const float *s0, const float *U,
+        const float *W, const float *b_ih, const float *b_hh, float *s, float *gates,
+        float *hn, float *work)
+    fastrnn_status fastrnn_gru_forward_f64(
+        const fastrnn_dims *dims, const double *x, const double *s0, const double *U,
+        const double *W, const double *b_ih, const double *b_hh, double *s, double *gates,
+        double *hn, double *work)
+
+    int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate)
+    fastrnn_status fastrnn_gru_backward_f32(
+        const fastrnn_dims *dims, int64_t truncate, const float *x, const float *s0,
+        const float *U, const float *W, const float *s, const float *gates, const float *hn,
+        const float *ds, float *dx, float *ds0, float *dU, float *dW, float *db_ih,
+        float *db_hh, float *work)
+    fastrnn_status fastrnn_gru_backward_f64(
+        const fastrnn_dims *dims, int64_t truncate, const double *x, const double *s0,
+        const double *U, const double *W, const double *s, const double *gates,
+        const double *hn, const double *ds, double *dx, double *ds0, double *dU, double *dW,
+        double *db_ih, double *db_hh, double *work)

@@ -74,4 +74,6 @@ cdef fastrnn_dims dims_from(tuple x_shape, Py_ssize_t H) except *:
 include "_activations.pxi"
 include "_rnn.pxi"
 include "_lm.pxi"  # language-model kernels (issue 3)
-# ---- LSTM and GRU (issue 4): include "_lstm.pxi", "_gru.pxi"
+include "_gated.pxi"  # LSTM and GRU (issue 4)
+include "_lstm.pxi"
+include "_gru.pxi"

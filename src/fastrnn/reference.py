@@ -11,8 +11,8 @@ W (H, H), so U x_t reads x[t] @ U.T when batched. Gradients are "d" + name.
 
     s_t = f(U x_t + W s_{t-1} + b),   f = tanh or relu,   s_{-1} = s0
 
-The classes ``RNN`` and ``RNNLM`` here are the same classes as ``fastrnn.RNN`` and
-``fastrnn.RNNLM``, bound to these kernels.
+The classes ``RNN``, ``LSTM``, ``GRU`` and ``RNNLM`` here are the same classes as
+``fastrnn.RNN`` etc., bound to these kernels.
 """
 
 from __future__ import annotations
@@ -22,19 +22,36 @@ import sys
 import numpy as np
 
 from . import _contract, layers, lm
-from ._contract import RNNCache, RNNGrads, SoftmaxLoss
+from ._contract import (
+    GRUCache,
+    GRUGrads,
+    LSTMCache,
+    LSTMGrads,
+    RNNCache,
+    RNNGrads,
+    SoftmaxLoss,
+)
 
 __all__ = [
+    "GRU",
+    "LSTM",
     "RNN",
+    "RNNLM",
+    "GRUCache",
+    "GRUGrads",
+    "LSTMCache",
+    "LSTMGrads",
     "RNNCache",
     "RNNGrads",
-    "rnn_backward",
-    "rnn_forward",
-    # language model (issue 3)
-    "RNNLM",
     "SoftmaxLoss",
     "embedding_backward",
     "embedding_forward",
+    "gru_backward",
+    "gru_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "rnn_backward",
+    "rnn_forward",
     "softmax_forward",
     "softmax_loss",
 ]
@@ -270,11 +287,253 @@ def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
     return SoftmaxLoss(loss, ds, dV, dc)
 
 
-RNNLM = layers.bind(lm.RNNLMBase, sys.modules[__name__], __name__)
-
-
 # ---- LSTM and GRU (issue 4) -----------------------------------------------------------
+#
+# PyTorch's cells, gate order and weight layout: the gates' rows are stacked in U (G*H, D)
+# and W (G*H, H), G = 4 for the LSTM (i, f, g, o) and 3 for the GRU (r, z, n), and both
+# biases b_ih, b_hh (G*H,) are kept. sigma is the logistic sigmoid; a_* pre-activations.
+#
+#   LSTM  [i, f, g, o] = [sigma, sigma, tanh, sigma](U x_t + b_ih + W s_{t-1} + b_hh)
+#         c_t = f * c_{t-1} + i * g,    s_t = o * tanh(c_t)
+#   GRU   [r, z] = sigma(U_rz x_t + b_ih_rz + W_rz s_{t-1} + b_hh_rz)
+#         n = tanh(U_n x_t + b_in + r * hn_t),    hn_t = W_n s_{t-1} + b_hn
+#         s_t = (1 - z) * n + z * s_{t-1}
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-a)) without overflow: exp only ever sees -|a|."""
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _affine(v: np.ndarray, M: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """v @ M.T + b for a batch of row vectors v; b may be None."""
+    return v @ M.T if b is None else v @ M.T + b
+
+
+def _backpropagate(step_backward, injected: list, K: int | None, per_step: list) -> list:
+    """BPTT over T steps for a cell whose step_backward(t, arriving) returns
+    (grads_t, reaching): the gradients of step t's pre-activations and what reaches the
+    states of step t-1, given the gradients ``arriving`` on the states of step t.
+
+    injected: one (T, B, H) array per state (ds; and dc for the LSTM), the gradient
+        injected at each step from outside the recurrence.
+    K: None (full BPTT) or the window of rnn_backward: the gradient injected at step t
+        flows back through at most K steps, reaching steps t..max(0, t-K), and the
+        initial states only when the window reaches step 0.
+    per_step: zero (T, ...) arrays, one per entry of grads_t; step t's grads are added
+        into [t] of each.
+    Returns the gradients on the initial states, one (B, H) array per state."""
+    T = injected[0].shape[0]
+    if K is None or K >= T - 1:
+        reaching = [np.zeros_like(d[0]) for d in injected]
+        for t in reversed(range(T)):
+            arriving = [d[t] + r for d, r in zip(injected, reaching, strict=True)]
+            grads_t, reaching = step_backward(t, arriving)
+            for total, g in zip(per_step, grads_t, strict=True):
+                total[t] += g
+        return reaching
+    initial = [np.zeros_like(d[0]) for d in injected]
+    for t in reversed(range(T)):
+        arriving = [d[t] for d in injected]  # the gradient injected at t
+        for j in range(t, max(0, t - K) - 1, -1):  # the steps its window reaches
+            grads_t, arriving = step_backward(j, arriving)
+            for total, g in zip(per_step, grads_t, strict=True):
+                total[j] += g
+        if t - K <= 0:
+            initial = [i + a for i, a in zip(initial, arriving, strict=True)]
+    return initial
+
+
+def _weight_and_input_grads(dgx, dgh, x, s0, s, U):
+    """dU, dW, dx from the gradients of the pre-activations of every step, dgx (T, B, G*H)
+    of U x_t + b_ih and dgh of W s_{t-1} + b_hh (the same array unless the cell scales
+    W s_{t-1} + b_hh before adding it, as the GRU's n gate does)."""
+    s_prev = np.concatenate([s0[None], s[:-1]])  # s_{t-1} for every t, (T, B, H)
+    dU = np.einsum("tbg,tbd->gd", dgx, x)  # sum over t of dgx[t].T @ x[t]
+    dW = np.einsum("tbg,tbh->gh", dgh, s_prev)  # sum over t of dgh[t].T @ s_{t-1}
+    dx = dgx @ U
+    return dU, dW, dx
+
+
+def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
+    """Run PyTorch's LSTM cell over T steps (equations above).
+
+    Parameters
+    ----------
+    x : array (T, B, D)
+    s0, c0 : array (B, H) or None
+        Hidden and cell state before step 0; None means zeros.
+    U : array (4H, D)
+        Input-to-hidden weights of the gates i, f, g, o stacked (torch's weight_ih).
+    W : array (4H, H)
+        Hidden-to-hidden weights, same order (torch's weight_hh).
+    b_ih, b_hh : array (4H,) or None
+        Both or neither.
+    need_cache : bool
+        False for inference: returns None instead of the cache backward needs.
+
+    Returns
+    -------
+    s : array (T, B, H)
+        Every hidden state, in the inputs' dtype (float32 or float64).
+    c : array (T, B, H)
+        Every cell state.
+    cache : LSTMCache or None
+    """
+    x, s0, c0, U, W, b_ih, b_hh = _contract.check_lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
+    T, B, _ = x.shape
+    H = W.shape[1]
+    s = np.empty((T, B, H), dtype=x.dtype)
+    c = np.empty_like(s)
+    gates = np.empty((T, B, 4 * H), dtype=x.dtype)
+    for t in range(T):
+        s_prev, c_prev = (s[t - 1], c[t - 1]) if t > 0 else (s0, c0)
+        a_i, a_f, a_g, a_o = np.split(_affine(x[t], U, b_ih) + _affine(s_prev, W, b_hh), 4, axis=1)
+        i, f, g, o = _sigmoid(a_i), _sigmoid(a_f), np.tanh(a_g), _sigmoid(a_o)
+        c[t] = f * c_prev + i * g
+        s[t] = o * np.tanh(c[t])
+        gates[t] = np.concatenate([i, f, g, o], axis=1)
+    cache = LSTMCache(x, s0, c0, U, W, b_ih, b_hh, s, c, gates) if need_cache else None
+    return s, c, cache
+
+
+def lstm_backward(ds, cache, *, dc=None, truncate=None):
+    """Backpropagation through time for lstm_forward.
+
+    Parameters
+    ----------
+    ds : array (T, B, H)
+        dL/ds_t arriving at every step from outside the recurrence (the last entry is the
+        gradient on the final hidden state).
+    cache : LSTMCache
+        From ``lstm_forward(..., need_cache=True)``.
+    dc : array (T, B, H) or None
+        dL/dc_t arriving at every step from outside the recurrence, usually zero but for
+        the gradient on the final cell state; None means zeros.
+    truncate : int K >= 0 or None
+        None is full BPTT. K is the per-output window of ``rnn_backward``: what is
+        injected at step t (ds[t] and dc[t]) flows back through at most K steps, reaching
+        steps t..max(0, t-K), and s0, c0 only when the window reaches step 0. K >= T-1
+        equals full BPTT.
+
+    Returns
+    -------
+    LSTMGrads (dx (T,B,D), ds0 (B,H), dc0 (B,H), dU (4H,D), dW (4H,H), db_ih (4H,) or None,
+    db_hh (4H,) or None)
+    """
+    ds, dc, cache, K = _contract.check_lstm_backward(ds, dc, cache, truncate)
+    x, s0, c0, U, W, b_ih, b_hh, s, c, gates = cache
+    tanh_c = np.tanh(c)
+
+    def step_backward(t, arriving):
+        ds_t, dc_t = arriving
+        i, f, g, o = np.split(gates[t], 4, axis=1)
+        c_prev = c[t - 1] if t > 0 else c0
+        dc_t = dc_t + ds_t * o * (1 - tanh_c[t] ** 2)  # through s_t = o * tanh(c_t)
+        da_i = dc_t * g * i * (1 - i)  # through c_t = f * c_{t-1} + i * g
+        da_f = dc_t * c_prev * f * (1 - f)
+        da_g = dc_t * i * (1 - g**2)
+        da_o = ds_t * tanh_c[t] * o * (1 - o)
+        da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)
+        return [da], [da @ W, dc_t * f]  # what reaches s_{t-1} and c_{t-1}
+
+    da = np.zeros_like(gates)  # dL/d(pre-activations) of every step, (T, B, 4H)
+    injected = [ds, np.zeros_like(ds) if dc is None else dc]
+    ds0, dc0 = _backpropagate(step_backward, injected, K, [da])
+    dU, dW, dx = _weight_and_input_grads(da, da, x, s0, s, U)
+    db = None if b_ih is None else da.sum(axis=(0, 1))
+    return LSTMGrads(dx, ds0, dc0, dU, dW, db, None if db is None else db.copy())
+
+
+def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
+    """Run PyTorch's GRU cell over T steps (equations above).
+
+    Parameters
+    ----------
+    x : array (T, B, D)
+    s0 : array (B, H) or None
+        State before step 0; None means zeros.
+    U : array (3H, D)
+        Input-to-hidden weights of the gates r, z, n stacked (torch's weight_ih).
+    W : array (3H, H)
+        Hidden-to-hidden weights, same order (torch's weight_hh).
+    b_ih, b_hh : array (3H,) or None
+        Both or neither; b_hn (the n block of b_hh) sits inside r * (W_n s_{t-1} + b_hn).
+    need_cache : bool
+        False for inference: returns None instead of the cache backward needs.
+
+    Returns
+    -------
+    s : array (T, B, H)
+        Every hidden state, in the inputs' dtype (float32 or float64).
+    cache : GRUCache or None
+    """
+    x, s0, U, W, b_ih, b_hh = _contract.check_gru_forward(x, s0, U, W, b_ih, b_hh)
+    T, B, _ = x.shape
+    H = W.shape[1]
+    s = np.empty((T, B, H), dtype=x.dtype)
+    gates = np.empty((T, B, 3 * H), dtype=x.dtype)
+    hn = np.empty_like(s)
+    for t in range(T):
+        s_prev = s[t - 1] if t > 0 else s0
+        gx_r, gx_z, gx_n = np.split(_affine(x[t], U, b_ih), 3, axis=1)
+        gh_r, gh_z, gh_n = np.split(_affine(s_prev, W, b_hh), 3, axis=1)
+        r = _sigmoid(gx_r + gh_r)
+        z = _sigmoid(gx_z + gh_z)
+        n = np.tanh(gx_n + r * gh_n)
+        s[t] = (1 - z) * n + z * s_prev
+        gates[t] = np.concatenate([r, z, n], axis=1)
+        hn[t] = gh_n
+    cache = GRUCache(x, s0, U, W, b_ih, b_hh, s, gates, hn) if need_cache else None
+    return s, cache
+
+
+def gru_backward(ds, cache, *, truncate=None):
+    """Backpropagation through time for gru_forward.
+
+    Parameters
+    ----------
+    ds : array (T, B, H)
+        dL/ds_t arriving at every step from outside the recurrence (the last entry is the
+        gradient on the final state).
+    cache : GRUCache
+        From ``gru_forward(..., need_cache=True)``.
+    truncate : int K >= 0 or None
+        None is full BPTT; K the per-output window of ``rnn_backward`` (K >= T-1 equals
+        full BPTT).
+
+    Returns
+    -------
+    GRUGrads (dx (T,B,D), ds0 (B,H), dU (3H,D), dW (3H,H), db_ih (3H,) or None,
+    db_hh (3H,) or None)
+    """
+    ds, cache, K = _contract.check_gru_backward(ds, cache, truncate)
+    x, s0, U, W, b_ih, b_hh, s, gates, hn = cache
+
+    def step_backward(t, arriving):
+        (ds_t,) = arriving
+        r, z, n = np.split(gates[t], 3, axis=1)
+        s_prev = s[t - 1] if t > 0 else s0
+        da_n = ds_t * (1 - z) * (1 - n**2)  # through s_t = (1 - z) * n + z * s_{t-1}
+        da_z = ds_t * (s_prev - n) * z * (1 - z)
+        da_r = da_n * hn[t] * r * (1 - r)  # through a_n = U_n x_t + b_in + r * hn_t
+        dgx = np.concatenate([da_r, da_z, da_n], axis=1)  # of U x_t + b_ih
+        dgh = np.concatenate([da_r, da_z, da_n * r], axis=1)  # of W s_{t-1} + b_hh
+        return [dgx, dgh], [ds_t * z + dgh @ W]  # what reaches s_{t-1}
+
+    dgx = np.zeros_like(gates)  # (T, B, 3H)
+    dgh = np.zeros_like(gates)
+    (ds0,) = _backpropagate(step_backward, [ds], K, [dgx, dgh])
+    dU, dW, dx = _weight_and_input_grads(dgx, dgh, x, s0, s, U)
+    if b_ih is None:
+        return GRUGrads(dx, ds0, dU, dW, None, None)
+    return GRUGrads(dx, ds0, dU, dW, dgx.sum(axis=(0, 1)), dgh.sum(axis=(0, 1)))
+
 
 # ---- classes bound to these kernels ---------------------------------------------------
 
 RNN = layers.bind(layers.RNNBase, sys.modules[__name__], __name__)
+LSTM = layers.bind(layers.LSTMBase, sys.modules[__name__], __name__)
+GRU = layers.bind(layers.GRUBase, sys.modules[__name__], __name__)
+RNNLM = layers.bind(lm.RNNLMBase, sys.modules[__name__], __name__)

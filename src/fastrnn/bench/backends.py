@@ -62,6 +62,10 @@ def split_state(state) -> dict[str, Any]:
     return {"h_n": state}
 
 
+def _lstm_class(module: ModuleType) -> type:
+    return getattr(module, "LSTM", type(None))
+
+
 class LayerBackend(Backend):
     """fastrnn or fastrnn.reference through its layer classes (fastrnn.RNN, ...), the
     API a PyTorch user would call: ``out, h_n = layer(x, h0)`` and
@@ -104,9 +108,14 @@ class LayerBackend(Backend):
 
         else:
 
+            # The loss has no c_n term: the LSTM's pair gets no cotangent for it.
+            final_grad = (p.dh_n, None) if isinstance(layer, _lstm_class(self.module)) else p.dh_n
+
             def call():
                 out, state = layer(p.x, *state_args)
-                dx, dh0 = layer.backward(p.dout, p.dh_n)
+                dx, dh0 = layer.backward(p.dout, final_grad)
+                if isinstance(dh0, tuple):  # the LSTM's (dh0, dc0)
+                    dh0 = dh0[0]
                 return out, state, dx, dh0, layer.grads
 
             def to_numpy(result):

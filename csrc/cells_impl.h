@@ -1,0 +1,91 @@
+/* Helpers shared by the gated cells' kernels, included by lstm.c and gru.c once per scalar
+ * type, before lstm_impl.h or gru_impl.h, with
+ *   real          the scalar type (float or double)
+ *   FR_SUFFIX(n)  n with the type's suffix appended (n_f32 or n_f64)
+ * G*H is the width of the stacked gates (4H for the LSTM, 3H for the GRU).
+ * No include guard on purpose. */
+
+#define GEMM FR_SUFFIX(fastrnn_gemm)
+
+/* a[r, :] += b for every row r of a (rows, n); nothing when b is NULL. */
+static void FR_SUFFIX(add_to_rows)(int64_t rows, int64_t n, const real *restrict b,
+                                   real *restrict a) {
+    if (b == NULL) return;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < n; ++i) a[r * n + i] += b[i];
+}
+
+/* a += b over n elements. */
+static void FR_SUFFIX(add_into)(int64_t n, const real *restrict b, real *restrict a) {
+    for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+}
+
+/* out = in * gate elementwise over rows of H, where row r of the gate starts at
+ * gate + r * stride (one block of the stacked gates, e.g. f of the LSTM, z of the GRU).
+ * out may be in itself, or in shifted down by whole rows (out = in - k*H, k > 0): each
+ * element is read before it is written, so no restrict. */
+static void FR_SUFFIX(times_gate)(int64_t rows, int64_t H, int64_t stride, const real *gate,
+                                  const real *in, real *out) {
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < H; ++j) out[r * H + j] = in[r * H + j] * gate[r * stride + j];
+}
+
+/* out = a.T for a (rows, cols): out (cols, rows), in tiles of CELL_TILE x CELL_TILE so that
+ * both sides are walked in cache-sized pieces. */
+static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restrict a,
+                                 real *restrict out) {
+    for (int64_t i0 = 0; i0 < rows; i0 += CELL_TILE)
+        for (int64_t j0 = 0; j0 < cols; j0 += CELL_TILE) {
+            const int64_t i1 = i0 + CELL_TILE < rows ? i0 + CELL_TILE : rows;
+            const int64_t j1 = j0 + CELL_TILE < cols ? j0 + CELL_TILE : cols;
+            for (int64_t i = i0; i < i1; ++i)
+                for (int64_t j = j0; j < j1; ++j) out[j * rows + i] = a[i * cols + j];
+        }
+}
+
+/* out = a.sum(axis=0) for a (rows, n), summed in blocks of CELL_ROW_BLOCK rows into
+ * partial (n), so that float32 rounding grows with rows / CELL_ROW_BLOCK + CELL_ROW_BLOCK,
+ * not with rows. */
+static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t n, const real *restrict a,
+                                real *restrict partial, real *restrict out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = 0;
+    for (int64_t r0 = 0; r0 < rows; r0 += CELL_ROW_BLOCK) {
+        const int64_t r1 = r0 + CELL_ROW_BLOCK < rows ? r0 + CELL_ROW_BLOCK : rows;
+        for (int64_t i = 0; i < n; ++i) partial[i] = 0;
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t i = 0; i < n; ++i) partial[i] += a[r * n + i];
+        for (int64_t i = 0; i < n; ++i) out[i] += partial[i];
+    }
+}
+
+/* gx = x @ U.T + b_ih + b_hh  (T*B, GH): every gate's input term for every step in one
+ * GEMM. Either bias may be NULL. */
+static void FR_SUFFIX(input_projection)(const fastrnn_dims *d, int64_t GH, const real *restrict x,
+                                        const real *restrict U, const real *restrict b_ih,
+                                        const real *restrict b_hh, real *restrict gx) {
+    const int64_t rows = d->T * d->B;
+    GEMM(0, 1, rows, GH, d->D, 1, x, d->D, U, d->D, 0, gx, GH);
+    FR_SUFFIX(add_to_rows)(rows, GH, b_ih, gx);
+    FR_SUFFIX(add_to_rows)(rows, GH, b_hh, gx);
+}
+
+/* The weight and input gradients, each one GEMM over all steps, from
+ *   dgx (T,B,GH)  dL/d(U x_t + b_ih) of every step
+ *   dgh (T,B,GH)  dL/d(W s_{t-1} + b_hh) (the same array as dgx for the LSTM)
+ * and the forward's x (T,B,D), s0 (B,H), s (T,B,H), U (GH,D); dx, dU, dW overwritten. */
+static void FR_SUFFIX(weight_and_input_grads)(const fastrnn_dims *d, int64_t GH, const real *dgx,
+                                              const real *dgh, const real *restrict x,
+                                              const real *restrict s0, const real *restrict s,
+                                              const real *restrict U, real *restrict dx,
+                                              real *restrict dU, real *restrict dW) {
+    const int64_t T = d->T, B = d->B, D = d->D, H = d->H;
+    /* dU = dgx.T @ x  (GH, D), over all T*B rows */
+    GEMM(1, 0, GH, D, T * B, 1, dgx, GH, x, D, 0, dU, D);
+    /* dW = dgh_0.T @ s0 + dgh[1:].T @ s[:-1]  (GH, H) */
+    GEMM(1, 0, GH, H, B, 1, dgh, GH, s0, H, 0, dW, H);
+    if (T > 1) GEMM(1, 0, GH, H, (T - 1) * B, 1, dgh + B * GH, GH, s, H, 1, dW, H);
+    /* dx = dgx @ U  (T*B, D) */
+    GEMM(0, 0, T * B, D, GH, 1, dgx, GH, U, D, 0, dx, D);
+}
+
+#undef GEMM

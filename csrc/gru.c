@@ -1,0 +1,59 @@
+/* GRU kernels, PyTorch's cell (b_hn inside the reset product), and BPTT (full or with the
+ * per-output window):
+ *   [r, z] = sigmoid(U_rz x_t + b_ih_rz + W_rz s_{t-1} + b_hh_rz)
+ *   n = tanh(U_n x_t + b_in + r * hn_t),   hn_t = W_n s_{t-1} + b_hn
+ *   s_t = (1 - z) * n + z * s_{t-1}
+ *
+ * Legend: x (T,B,D) inputs, s (T,B,H) hidden states, s0 (B,H) the state before step 0,
+ * U (3H,D) and W (3H,H) the gates' weights stacked in the order r, z, n (torch's weight_ih
+ * and weight_hh), b_ih and b_hh (3H,); gates (T,B,3H) the gate values r, z, n of every
+ * step, hn (T,B,H) the recurrent part of n's pre-activation; gradients are "d" + name.
+ * Time-major, C-contiguous.
+ *
+ * Shape of the work, so that only one recurrent product runs per step:
+ *   forward   one GEMM for the input term of all three gates over all T*B rows, then per
+ *             step one GEMM s_{t-1} @ W.T (B,3H) for all three gates (W.T transposed once
+ *             per call; the product goes to a workspace, since r multiplies the n block
+ *             before it is added), and one pass per batch row: the vectorized sigmoid and
+ *             tanh on the gate blocks, s_t.
+ *   backward  a sequential sweep computes the gradients of both pre-activation terms,
+ *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (T,B,3H), one GEMM
+ *             per step for what reaches s_{t-1}; then dU, dW, dx are each one large GEMM
+ *             over all steps.
+ * The bodies live in gru_impl.h (and cells_impl.h), instantiated for float and double. */
+#include <stddef.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cells.h"
+#include "fastrnn.h"
+
+int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims) {
+    if (!cell_dims_ok(dims, 3)) return 0;
+    /* W.T (H,3H) and s_{t-1} @ W.T of one step (B,3H) */
+    return (dims->H + dims->B) * 3 * dims->H;
+}
+
+int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
+    if (!cell_dims_ok(dims, 3)) return 0;
+    const int64_t states = dims->T * dims->B * dims->H;
+    /* dgx and dgh (T,B,3H) and 3H for the partial sums of the bias gradients; a window
+     * shorter than the sequence adds the lag-by-lag buffers dgx_lag, dgh_lag (T,B,3H) and
+     * gs (T,B,H) (gru_backward_truncated in gru_impl.h). */
+    const int full = truncate < 0 || truncate >= dims->T - 1;
+    return 6 * states + 3 * dims->H + (full ? 0 : 7 * states);
+}
+
+#define real float
+#define FR_SUFFIX(name) name##_f32
+#include "cells_impl.h"
+#include "gru_impl.h"
+#undef real
+#undef FR_SUFFIX
+
+#define real double
+#define FR_SUFFIX(name) name##_f64
+#include "cells_impl.h"
+#include "gru_impl.h"
+#undef real
+#undef FR_SUFFIX

@@ -1,0 +1,197 @@
+/* Body of the GRU kernels, included by gru.c once per scalar type after cells_impl.h,
+ * with real and FR_SUFFIX as there. No include guard on purpose. */
+
+#define GEMM FR_SUFFIX(fastrnn_gemm)
+
+/* One step of the cell for one batch row:
+ *   a (3H)       in: U x_t + b_ih (the input terms of r, z, n); out: gate values r, z, n
+ *   gh (3H)      in: s_{t-1} @ W.T; out: plus b_hh (when not NULL)
+ *   s_prev (H)   in
+ *   hn (H), s (H) out:  hn = W_n s_{t-1} + b_hn,  s = (1 - z) * n + z * s_prev */
+static void FR_SUFFIX(gru_cell_row)(int64_t H, real *restrict a, real *restrict gh,
+                                    const real *restrict b_hh, const real *restrict s_prev,
+                                    real *restrict hn, real *restrict s) {
+    if (b_hh != NULL)
+        for (int64_t j = 0; j < 3 * H; ++j) gh[j] += b_hh[j];
+    for (int64_t j = 0; j < 2 * H; ++j) a[j] += gh[j];
+    FR_SUFFIX(fastrnn_sigmoid)(2 * H, a); /* r, z */
+    const real *r = a, *z = a + H, *gh_n = gh + 2 * H;
+    real *n = a + 2 * H;
+    for (int64_t j = 0; j < H; ++j) n[j] += r[j] * gh_n[j];
+    FR_SUFFIX(fastrnn_tanh)(H, n);
+    for (int64_t j = 0; j < H; ++j) {
+        hn[j] = gh_n[j];
+        s[j] = (1 - z[j]) * n[j] + z[j] * s_prev[j];
+    }
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const real *restrict x,
+                                              const real *restrict s0, const real *restrict U,
+                                              const real *restrict W, const real *restrict b_ih,
+                                              const real *restrict b_hh, real *restrict s,
+                                              real *restrict gates, real *restrict hn,
+                                              real *restrict work) {
+    if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || U == NULL || W == NULL || s == NULL || gates == NULL ||
+        hn == NULL || work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
+    const int64_t step = B * H;
+    real *W_T = work, *gh = work + H * G; /* (H, 3H), (B, 3H) */
+
+    /* W_T = W.T, so that the product of every step takes no transposed operand, which
+     * OpenBLAS packs at about half the speed for these shapes */
+    FR_SUFFIX(transpose)(G, H, W, W_T);
+    /* gates = x @ U.T + b_ih  (T*B, 3H), then the recurrent terms step by step */
+    FR_SUFFIX(input_projection)(dims, G, x, U, b_ih, NULL, gates);
+    for (int64_t t = 0; t < T; ++t) {
+        const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
+        real *a = gates + t * B * G;
+        /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
+        GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
+        for (int64_t n = 0; n < B; ++n)
+            FR_SUFFIX(gru_cell_row)(H, a + n * G, gh + n * G, b_hh, s_prev + n * H,
+                                    hn + t * step + n * H, s + t * step + n * H);
+    }
+    return FASTRNN_OK;
+}
+
+/* Backward through a block of rows of the cell, elementwise: rows = B for one step of the
+ * full sweep, or every step a lag reaches at once (gru_backward_truncated).
+ *   gates (rows,3H), hn (rows,H), s_prev (rows,H)  in   r, z, n; hn_t; s_{t-1}
+ *   gs (rows,H)    in   dL/ds_t arriving (from above and from step t+1)
+ *   dgx (rows,3H)  out  dL/d(U x_t + b_ih) = (da_r, da_z, da_n)
+ *   dgh (rows,3H)  out  dL/d(W s_{t-1} + b_hh) = (da_r, da_z, da_n * r)
+ * Differentiates s_t = (1 - z) n + z s_{t-1} and n = tanh(a_n + r * hn_t); the direct
+ * path gs * z to s_{t-1} is left to the caller (times_gate). */
+static void FR_SUFFIX(gru_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
+                                         const real *restrict hn, const real *restrict s_prev,
+                                         const real *restrict gs, real *restrict dgx,
+                                         real *restrict dgh) {
+    const int64_t G = 3 * H;
+    for (int64_t m = 0; m < rows; ++m) {
+        const real *r = gates + m * G, *z = r + H, *n = r + 2 * H;
+        const real *hn_m = hn + m * H, *sp = s_prev + m * H, *ds = gs + m * H;
+        real *dx_r = dgx + m * G, *dx_z = dx_r + H, *dx_n = dx_r + 2 * H;
+        real *dh_r = dgh + m * G, *dh_z = dh_r + H, *dh_n = dh_r + 2 * H;
+        for (int64_t j = 0; j < H; ++j) {
+            const real da_n = ds[j] * (1 - z[j]) * (1 - n[j] * n[j]);
+            const real da_z = ds[j] * (sp[j] - n[j]) * z[j] * (1 - z[j]);
+            const real da_r = da_n * hn_m[j] * r[j] * (1 - r[j]);
+            dx_r[j] = dh_r[j] = da_r;
+            dx_z[j] = dh_z[j] = da_z;
+            dx_n[j] = da_n;
+            dh_n[j] = da_n * r[j];
+        }
+    }
+}
+
+/* gru_rows_backward over the first `steps` steps as one block: step 0's s_{t-1} is s0,
+ * the others' are the rows of s one step back. */
+static void FR_SUFFIX(gru_steps_backward)(int64_t steps, int64_t B, int64_t H, const real *gates,
+                                          const real *hn, const real *s0, const real *s,
+                                          const real *gs, real *dgx, real *dgh) {
+    const int64_t step = B * H, G = 3 * H;
+    FR_SUFFIX(gru_rows_backward)(B, H, gates, hn, s0, gs, dgx, dgh);
+    if (steps > 1)
+        FR_SUFFIX(gru_rows_backward)((steps - 1) * B, H, gates + B * G, hn + step, s, gs + step,
+                                     dgx + B * G, dgh + B * G);
+}
+
+/* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0:
+ *   ds0 = ds_t + (what reached s_t from step t+1), then
+ *   ds0 = ds0 * z_t + dgh_t @ W: what reaches s_{t-1}
+ * so that after step 0 it holds what reaches s0. */
+static void FR_SUFFIX(gru_backward_full)(const fastrnn_dims *dims, const real *restrict W,
+                                         const real *restrict s0, const real *restrict s,
+                                         const real *restrict gates, const real *restrict hn,
+                                         const real *restrict ds, real *restrict dgx,
+                                         real *restrict dgh, real *restrict ds0) {
+    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
+    const int64_t step = B * H;
+    memset(ds0, 0, (size_t)step * sizeof *ds0);
+    for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t o = t * step;
+        const real *gates_t = gates + t * B * G;
+        real *dgh_t = dgh + t * B * G;
+        FR_SUFFIX(add_into)(step, ds + o, ds0);
+        FR_SUFFIX(gru_rows_backward)(B, H, gates_t, hn + o, t > 0 ? s + o - step : s0, ds0,
+                                     dgx + t * B * G, dgh_t);
+        FR_SUFFIX(times_gate)(B, H, G, gates_t + H, ds0, ds0);
+        /* ds0 += dgh_t @ W  (B, H) */
+        GEMM(0, 0, B, H, G, 1, dgh_t, G, W, H, 1, ds0, H);
+    }
+}
+
+/* Per-output window of K < T-1 steps, lag by lag (see lstm_impl.h): with gs^k_j what
+ * reaches s_j from the injection at step j+k,
+ *   gs^0_j = ds_j
+ *   dgx^k_j, dgh^k_j from gru_rows_backward on gs^k_j
+ *   gs^{k+1}_j = gs^k_{j+1} * z_{j+1} + dgh^k_{j+1} @ W      j in [0, T-k-1)
+ *   dgx_j = sum over k <= K of dgx^k_j, likewise dgh_j
+ * s0 receives what every lag passes below step 0: (sum_k gs^k_0) * z_0 + dgh_0 @ W.
+ * work = dgx_lag, dgh_lag (T,B,3H), gs (T,B,H). */
+static void FR_SUFFIX(gru_backward_truncated)(const fastrnn_dims *dims, int64_t K,
+                                              const real *restrict W, const real *restrict s0,
+                                              const real *restrict s, const real *restrict gates,
+                                              const real *restrict hn, const real *restrict ds,
+                                              real *restrict dgx, real *restrict dgh,
+                                              real *restrict ds0, real *restrict work) {
+    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
+    const int64_t step = B * H, states = T * step;
+    real *dgx_lag = work, *dgh_lag = dgx_lag + T * B * G, *gs = dgh_lag + T * B * G;
+    memcpy(gs, ds, (size_t)states * sizeof *gs);
+    memset(dgx, 0, (size_t)(T * B * G) * sizeof *dgx);
+    memset(dgh, 0, (size_t)(T * B * G) * sizeof *dgh);
+    memset(ds0, 0, (size_t)step * sizeof *ds0);
+    for (int64_t k = 0; k <= K; ++k) {
+        const int64_t steps = T - k; /* lag k reaches steps 0 .. T-k-1 */
+        FR_SUFFIX(gru_steps_backward)(steps, B, H, gates, hn, s0, s, gs, dgx_lag, dgh_lag);
+        FR_SUFFIX(add_into)(steps * B * G, dgx_lag, dgx);
+        FR_SUFFIX(add_into)(steps * B * G, dgh_lag, dgh);
+        FR_SUFFIX(add_into)(step, gs, ds0);
+        if (k == K) break;
+        /* gs[0:T-k-1] = gs[1:T-k] * z[1:T-k], in place, in increasing order ... */
+        FR_SUFFIX(times_gate)((steps - 1) * B, H, G, gates + B * G + H, gs + step, gs);
+        /* ... + dgh_lag[1:T-k] @ W  ((T-k-1)*B, H) */
+        GEMM(0, 0, (steps - 1) * B, H, G, 1, dgh_lag + B * G, G, W, H, 1, gs, H);
+    }
+    FR_SUFFIX(times_gate)(B, H, G, gates + H, ds0, ds0);
+    /* ds0 += dgh_0 @ W  (B, H) */
+    GEMM(0, 0, B, H, G, 1, dgh, G, W, H, 1, ds0, H);
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
+    const fastrnn_dims *dims, int64_t truncate, const real *restrict x, const real *restrict s0,
+    const real *restrict U, const real *restrict W, const real *restrict s,
+    const real *restrict gates, const real *restrict hn, const real *restrict ds, real *restrict dx,
+    real *restrict ds0, real *restrict dU, real *restrict dW, real *restrict db_ih,
+    real *restrict db_hh, real *restrict work) {
+    if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || U == NULL || W == NULL || s == NULL || gates == NULL ||
+        hn == NULL || ds == NULL || dx == NULL || ds0 == NULL || dU == NULL || dW == NULL ||
+        work == NULL || (db_ih == NULL) != (db_hh == NULL))
+        return FASTRNN_ERR_ARG;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
+    real *dgx = work;                /* (T,B,3H) */
+    real *dgh = dgx + T * B * G;     /* (T,B,3H) */
+    real *partial = dgh + T * B * G; /* (3H) */
+    real *lag_work = partial + G;    /* see fastrnn_gru_backward_work_len */
+
+    if (truncate < 0 || truncate >= T - 1)
+        FR_SUFFIX(gru_backward_full)(dims, W, s0, s, gates, hn, ds, dgx, dgh, ds0);
+    else
+        FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, dgx, dgh, ds0,
+                                          lag_work);
+
+    FR_SUFFIX(weight_and_input_grads)(dims, G, dgx, dgh, x, s0, s, U, dx, dU, dW);
+    if (db_ih != NULL) {
+        FR_SUFFIX(sum_rows)(T * B, G, dgx, partial, db_ih);
+        FR_SUFFIX(sum_rows)(T * B, G, dgh, partial, db_hh);
+    }
+    return FASTRNN_OK;
+}
+
+#undef GEMM

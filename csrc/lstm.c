@@ -1,0 +1,54 @@
+/* LSTM kernels, PyTorch's cell, and BPTT (full or with the per-output window):
+ *   [i, f, g, o] = [sigmoid, sigmoid, tanh, sigmoid](U x_t + b_ih + W s_{t-1} + b_hh)
+ *   c_t = f * c_{t-1} + i * g,    s_t = o * tanh(c_t)
+ *
+ * Legend: x (T,B,D) inputs, s (T,B,H) hidden states, c (T,B,H) cell states, s0 and c0
+ * (B,H) the states before step 0, U (4H,D) and W (4H,H) the gates' weights stacked in the
+ * order i, f, g, o (torch's weight_ih and weight_hh), b_ih and b_hh (4H,); gates (T,B,4H)
+ * the gate values i, f, g, o of every step; gradients are "d" + name. Time-major,
+ * C-contiguous.
+ *
+ * Shape of the work, so that only one recurrent product runs per step:
+ *   forward   one GEMM for the input term of all four gates over all T*B rows, then per
+ *             step one GEMM s_{t-1} @ W.T (B,4H) for all four gates (W.T transposed once
+ *             per call), and one pass per batch row: the vectorized sigmoid and tanh on
+ *             the gate blocks, c_t, s_t.
+ *   backward  a sequential sweep computes da_t = dL/d(pre-activations at t) (T,B,4H), one
+ *             GEMM per step for what reaches s_{t-1}; then dU, dW, dx are each one large
+ *             GEMM over all steps.
+ * The bodies live in lstm_impl.h (and cells_impl.h), instantiated for float and double. */
+#include <stddef.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cells.h"
+#include "fastrnn.h"
+
+int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims) {
+    if (!cell_dims_ok(dims, 4)) return 0;
+    return 4 * dims->H * dims->H; /* W.T (H,4H) */
+}
+
+int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
+    if (!cell_dims_ok(dims, 4)) return 0;
+    const int64_t states = dims->T * dims->B * dims->H;
+    /* da (T,B,4H), tanh(c) (T,B,H) and 4H for the partial sums of db; a window shorter
+     * than the sequence adds the lag-by-lag buffers da_lag (T,B,4H), gs and gc (T,B,H)
+     * (lstm_backward_truncated in lstm_impl.h). */
+    const int full = truncate < 0 || truncate >= dims->T - 1;
+    return 5 * states + 4 * dims->H + (full ? 0 : 6 * states);
+}
+
+#define real float
+#define FR_SUFFIX(name) name##_f32
+#include "cells_impl.h"
+#include "lstm_impl.h"
+#undef real
+#undef FR_SUFFIX
+
+#define real double
+#define FR_SUFFIX(name) name##_f64
+#include "cells_impl.h"
+#include "lstm_impl.h"
+#undef real
+#undef FR_SUFFIX

@@ -1,0 +1,199 @@
+/* Body of the LSTM kernels, included by lstm.c once per scalar type after cells_impl.h,
+ * with real and FR_SUFFIX as there. No include guard on purpose. */
+
+#define GEMM FR_SUFFIX(fastrnn_gemm)
+
+/* One step of the cell for one batch row:
+ *   a (4H)      in: pre-activations a_i, a_f, a_g, a_o; out: gate values i, f, g, o
+ *   c_prev (H)  in
+ *   c (H), s (H) out:  c = f * c_prev + i * g,  s = o * tanh(c) */
+static void FR_SUFFIX(lstm_cell_row)(int64_t H, real *restrict a, const real *restrict c_prev,
+                                     real *restrict c, real *restrict s) {
+    FR_SUFFIX(fastrnn_sigmoid)(2 * H, a);     /* i, f */
+    FR_SUFFIX(fastrnn_tanh)(H, a + 2 * H);    /* g */
+    FR_SUFFIX(fastrnn_sigmoid)(H, a + 3 * H); /* o */
+    const real *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
+    for (int64_t j = 0; j < H; ++j) c[j] = f[j] * c_prev[j] + i[j] * g[j];
+    memcpy(s, c, (size_t)H * sizeof *s);
+    FR_SUFFIX(fastrnn_tanh)(H, s);
+    for (int64_t j = 0; j < H; ++j) s[j] *= o[j];
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const real *restrict x,
+                                               const real *restrict s0, const real *restrict c0,
+                                               const real *restrict U, const real *restrict W,
+                                               const real *restrict b_ih, const real *restrict b_hh,
+                                               real *restrict s, real *restrict c,
+                                               real *restrict gates, real *restrict work) {
+    if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || c0 == NULL || U == NULL || W == NULL || s == NULL || c == NULL ||
+        gates == NULL || work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
+    const int64_t step = B * H;
+    real *W_T = work; /* (H, 4H) */
+
+    /* W_T = W.T, so that the product of every step takes no transposed operand, which
+     * OpenBLAS packs at about half the speed for these shapes */
+    FR_SUFFIX(transpose)(G, H, W, W_T);
+
+    /* gates = x @ U.T + b_ih + b_hh  (T*B, 4H), then the recurrent term step by step */
+    FR_SUFFIX(input_projection)(dims, G, x, U, b_ih, b_hh, gates);
+    for (int64_t t = 0; t < T; ++t) {
+        const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
+        const real *c_prev = t > 0 ? c + (t - 1) * step : c0;
+        real *a = gates + t * B * G;
+        /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
+        GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
+        for (int64_t n = 0; n < B; ++n)
+            FR_SUFFIX(lstm_cell_row)(H, a + n * G, c_prev + n * H, c + t * step + n * H,
+                                     s + t * step + n * H);
+    }
+    return FASTRNN_OK;
+}
+
+/* Backward through a block of rows of the cell, elementwise: rows = B for one step of the
+ * full sweep, or every step a lag reaches at once (lstm_backward_truncated).
+ *   gates (rows,4H), c_prev (rows,H), tanh_c (rows,H)  in   i, f, g, o; c_{t-1}; tanh(c_t)
+ *   gs (rows,H)   in      dL/ds_t arriving (from above and from step t+1)
+ *   gc (rows,H)   in/out  in: dL/dc_t arriving; out: the whole dL/dc_t, through s_t too
+ *   da (rows,4H)  out     dL/d(a_i, a_f, a_g, a_o)
+ * Differentiates c_t = f * c_{t-1} + i * g and s_t = o * tanh(c_t), with sigmoid' =
+ * y (1 - y) and tanh' = 1 - y^2 written through the outputs y. */
+static void FR_SUFFIX(lstm_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
+                                          const real *restrict c_prev, const real *restrict tanh_c,
+                                          const real *restrict gs, real *restrict gc,
+                                          real *restrict da) {
+    for (int64_t n = 0; n < rows; ++n) {
+        const real *i = gates + n * 4 * H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
+        const real *cp = c_prev + n * H, *tc = tanh_c + n * H, *ds = gs + n * H;
+        real *dc = gc + n * H;
+        real *da_i = da + n * 4 * H, *da_f = da_i + H, *da_g = da_i + 2 * H, *da_o = da_i + 3 * H;
+        for (int64_t j = 0; j < H; ++j) {
+            const real dc_j = dc[j] + ds[j] * o[j] * (1 - tc[j] * tc[j]);
+            dc[j] = dc_j;
+            da_i[j] = dc_j * g[j] * i[j] * (1 - i[j]);
+            da_f[j] = dc_j * cp[j] * f[j] * (1 - f[j]);
+            da_g[j] = dc_j * i[j] * (1 - g[j] * g[j]);
+            da_o[j] = ds[j] * tc[j] * o[j] * (1 - o[j]);
+        }
+    }
+}
+
+/* lstm_rows_backward over the first `steps` steps as one block: step 0's c_{t-1} is c0,
+ * the others' are the rows of c one step back. */
+static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, const real *gates,
+                                           const real *c0, const real *c, const real *tanh_c,
+                                           const real *gs, real *gc, real *da) {
+    const int64_t step = B * H, G = 4 * H;
+    FR_SUFFIX(lstm_rows_backward)(B, H, gates, c0, tanh_c, gs, gc, da);
+    if (steps > 1)
+        FR_SUFFIX(lstm_rows_backward)((steps - 1) * B, H, gates + B * G, c, tanh_c + step,
+                                      gs + step, gc + step, da + B * G);
+}
+
+/* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0 and dc0:
+ *   ds0 = ds_t + da_{t+1} @ W,  dc0 = dc_t + (whole dL/dc_{t+1}) * f_{t+1}
+ * so that after step 0 they hold what reaches s0 and c0. dc may be NULL (zeros). */
+static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *restrict W,
+                                          const real *restrict c0, const real *restrict c,
+                                          const real *restrict gates, const real *restrict tanh_c,
+                                          const real *restrict ds, const real *restrict dc,
+                                          real *restrict da, real *restrict ds0,
+                                          real *restrict dc0) {
+    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
+    const int64_t step = B * H;
+    memset(ds0, 0, (size_t)step * sizeof *ds0);
+    memset(dc0, 0, (size_t)step * sizeof *dc0);
+    for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t o = t * step;
+        const real *gates_t = gates + t * B * G;
+        real *da_t = da + t * B * G;
+        FR_SUFFIX(add_into)(step, ds + o, ds0);
+        if (dc != NULL) FR_SUFFIX(add_into)(step, dc + o, dc0);
+        FR_SUFFIX(lstm_rows_backward)(B, H, gates_t, t > 0 ? c + o - step : c0, tanh_c + o, ds0,
+                                      dc0, da_t);
+        /* dc0 = dL/dc_t * f_t: what reaches c_{t-1} */
+        FR_SUFFIX(times_gate)(B, H, G, gates_t + H, dc0, dc0);
+        /* ds0 = da_t @ W  (B, H): what reaches s_{t-1} */
+        GEMM(0, 0, B, H, G, 1, da_t, G, W, H, 0, ds0, H);
+    }
+}
+
+/* Per-output window of K < T-1 steps, lag by lag as in rnn_impl.h's backward_truncated:
+ * the backward recurrence is linear in what is injected, so the gradient injected at step
+ * j+k, followed k steps back, is computed for every j at once. With gs^k_j, gc^k_j what
+ * reaches s_j, c_j from the injection at step j+k:
+ *   gs^0_j = ds_j,  gc^0_j = dc_j
+ *   da^k_j and the whole dc^k_j from lstm_rows_backward on (gs^k_j, gc^k_j)
+ *   gs^{k+1}_j = da^k_{j+1} @ W,  gc^{k+1}_j = dc^k_{j+1} * f_{j+1}     j in [0, T-k-1)
+ *   da_j = sum over k <= K of da^k_j
+ * s0 and c0 receive what every lag passes below step 0: sum_k da^k_0 @ W = da_0 @ W and
+ * (sum_k dc^k_0) * f_0. work = da_lag (T,B,4H), gs, gc (T,B,H). */
+static void FR_SUFFIX(lstm_backward_truncated)(const fastrnn_dims *dims, int64_t K,
+                                               const real *restrict W, const real *restrict c0,
+                                               const real *restrict c, const real *restrict gates,
+                                               const real *restrict tanh_c, const real *restrict ds,
+                                               const real *restrict dc, real *restrict da,
+                                               real *restrict ds0, real *restrict dc0,
+                                               real *restrict work) {
+    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
+    const int64_t step = B * H, states = T * step;
+    real *da_lag = work, *gs = da_lag + T * B * G, *gc = gs + states;
+    memcpy(gs, ds, (size_t)states * sizeof *gs);
+    if (dc != NULL)
+        memcpy(gc, dc, (size_t)states * sizeof *gc);
+    else
+        memset(gc, 0, (size_t)states * sizeof *gc);
+    memset(da, 0, (size_t)(T * B * G) * sizeof *da);
+    memset(dc0, 0, (size_t)step * sizeof *dc0);
+    for (int64_t k = 0; k <= K; ++k) {
+        const int64_t steps = T - k; /* lag k reaches steps 0 .. T-k-1 */
+        FR_SUFFIX(lstm_steps_backward)(steps, B, H, gates, c0, c, tanh_c, gs, gc, da_lag);
+        FR_SUFFIX(add_into)(steps * B * G, da_lag, da);
+        FR_SUFFIX(add_into)(step, gc, dc0);
+        if (k == K) break;
+        /* gs[0:T-k-1] = da_lag[1:T-k] @ W  ((T-k-1)*B, H) */
+        GEMM(0, 0, (steps - 1) * B, H, G, 1, da_lag + B * G, G, W, H, 0, gs, H);
+        /* gc[0:T-k-1] = gc[1:T-k] * f[1:T-k], in place, in increasing order */
+        FR_SUFFIX(times_gate)((steps - 1) * B, H, G, gates + B * G + H, gc + step, gc);
+    }
+    FR_SUFFIX(times_gate)(B, H, G, gates + H, dc0, dc0);
+    /* ds0 = da_0 @ W  (B, H) */
+    GEMM(0, 0, B, H, G, 1, da, G, W, H, 0, ds0, H);
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
+    const fastrnn_dims *dims, int64_t truncate, const real *restrict x, const real *restrict s0,
+    const real *restrict c0, const real *restrict U, const real *restrict W, const real *restrict s,
+    const real *restrict c, const real *restrict gates, const real *restrict ds,
+    const real *restrict dc, real *restrict dx, real *restrict ds0, real *restrict dc0,
+    real *restrict dU, real *restrict dW, real *restrict db, real *restrict work) {
+    if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || c0 == NULL || U == NULL || W == NULL || s == NULL || c == NULL ||
+        gates == NULL || ds == NULL || dx == NULL || ds0 == NULL || dc0 == NULL || dU == NULL ||
+        dW == NULL || work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
+    const int64_t states = T * B * H;
+    real *da = work;                 /* (T,B,4H) */
+    real *tanh_c = da + T * B * G;   /* (T,B,H) */
+    real *partial = tanh_c + states; /* (4H) */
+    real *lag_work = partial + G;    /* see fastrnn_lstm_backward_work_len */
+
+    memcpy(tanh_c, c, (size_t)states * sizeof *tanh_c);
+    FR_SUFFIX(fastrnn_tanh)(states, tanh_c);
+    if (truncate < 0 || truncate >= T - 1)
+        FR_SUFFIX(lstm_backward_full)(dims, W, c0, c, gates, tanh_c, ds, dc, da, ds0, dc0);
+    else
+        FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, tanh_c, ds, dc, da, ds0,
+                                           dc0, lag_work);
+
+    FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, dx, dU, dW);
+    if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, partial, db);
+    return FASTRNN_OK;
+}
+
+#undef GEMM
