@@ -64,8 +64,8 @@ class _Lengths:
     def __init__(self, lengths: np.ndarray | None, T: int, B: int):
         self.T = T
         self.rows = np.arange(B)
-        if lengths is None:
-            self.last = np.full(B, T - 1)
+        if lengths is None:  # the common case, kept free of index arrays
+            self.last = None
             self.valid = None
             self.reversed_steps = None
         else:
@@ -84,14 +84,17 @@ class _Lengths:
 
     def at_last_step(self, a: np.ndarray) -> np.ndarray:
         """a (T, B, n) at each sequence's last valid step: (B, n)."""
-        return a[self.last, self.rows]
+        return a[-1] if self.last is None else a[self.last, self.rows]
 
     def add_at_last_step(self, a: np.ndarray | None, g: np.ndarray) -> np.ndarray:
         """a (T, B, n), in place, or zeros when None, plus g (B, n) at each sequence's last
         valid step."""
         if a is None:
             a = np.zeros((self.T, *g.shape), dtype=g.dtype)
-        a[self.last, self.rows] += g
+        if self.last is None:
+            a[-1] += g
+        else:
+            a[self.last, self.rows] += g
         return a
 
 
@@ -192,10 +195,13 @@ class _RecurrentBase:
 
     def _weight_names(self, k: int, direction: int) -> tuple[str, ...]:
         """The names of (U, W, b_ih, b_hh) of layer k in that direction."""
-        sfx = self._suffixes()[direction]
-        return tuple(
-            f"{kind}_l{k}{sfx}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        )
+        names = self.__dict__.setdefault("_weight_name_cache", {})  # built once per layer
+        key = (k, direction)
+        if key not in names:
+            sfx = self._suffixes()[direction]
+            kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            names[key] = tuple(f"{kind}_l{k}{sfx}" for kind in kinds)
+        return names[key]
 
     def _weights(self, k: int, direction: int) -> tuple:
         """(U, W, b_ih, b_hh) of layer k in that direction; the biases None without bias."""
@@ -334,7 +340,8 @@ class _RecurrentBase:
                     final[i] = ends.at_last_step(state)
                 outputs.append(states[0] if d == 0 else ends.reverse(states[0]))
                 layer_caches.append(cache)
-            layer_input = ends.masked(np.concatenate(outputs, axis=2))
+            both = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=2)
+            layer_input = ends.masked(both)
             caches.append(layer_caches)
         # Only a forward pass that succeeded replaces what backward will use.
         self._last = _ForwardPass(caches, T, B, unbatched, lengths) if need_cache else None
