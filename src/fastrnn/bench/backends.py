@@ -107,7 +107,6 @@ class LayerBackend(Backend):
                 return {"out": out, **split_state(state)}
 
         else:
-
             # The loss has no c_n term: the LSTM's pair gets no cotangent for it.
             final_grad = (p.dh_n, None) if isinstance(layer, _lstm_class(self.module)) else p.dh_n
 
