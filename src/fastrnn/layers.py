@@ -134,8 +134,9 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # G, the blocks stacked in the weights
 STATE_NAMES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}  # output first
 
 
-def cell_forward(backend, cell: str, x, initial: tuple, weights: tuple, need_cache: bool,
-                 nonlinearity: str = "tanh"):  # fmt: skip
+def cell_forward(
+    backend, cell: str, x, initial: tuple, weights: tuple, need_cache: bool, nonlinearity="tanh"
+):
     """Run one layer (one direction) of cell ("rnn", "lstm" or "gru") with backend's kernels.
 
     x (T, B, D_k) is the input, or the input projection when U is None; initial holds one
