@@ -59,12 +59,15 @@ static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t n, const real *restrict a,
 }
 
 /* gx = x @ U.T + b_ih + b_hh  (T*B, GH): every gate's input term for every step in one
- * GEMM. Either bias may be NULL. */
+ * GEMM. Either bias may be NULL; U NULL means x is the projection itself (D = GH). */
 static void FR_SUFFIX(input_projection)(const fastrnn_dims *d, int64_t GH, const real *restrict x,
                                         const real *restrict U, const real *restrict b_ih,
                                         const real *restrict b_hh, real *restrict gx) {
     const int64_t rows = d->T * d->B;
-    GEMM(0, 1, rows, GH, d->D, 1, x, d->D, U, d->D, 0, gx, GH);
+    if (U != NULL)
+        GEMM(0, 1, rows, GH, d->D, 1, x, d->D, U, d->D, 0, gx, GH);
+    else /* an embedding lookup, say */
+        memcpy(gx, x, (size_t)(rows * GH) * sizeof *gx);
     FR_SUFFIX(add_to_rows)(rows, GH, b_ih, gx);
     FR_SUFFIX(add_to_rows)(rows, GH, b_hh, gx);
 }
@@ -72,18 +75,23 @@ static void FR_SUFFIX(input_projection)(const fastrnn_dims *d, int64_t GH, const
 /* The weight and input gradients, each one GEMM over all steps, from
  *   dgx (T,B,GH)  dL/d(U x_t + b_ih) of every step
  *   dgh (T,B,GH)  dL/d(W s_{t-1} + b_hh) (the same array as dgx for the LSTM)
- * and the forward's x (T,B,D), s0 (B,H), s (T,B,H), U (GH,D); dx, dU, dW overwritten. */
+ * and the forward's x (T,B,D), s0 (B,H), s (T,B,H), U (GH,D); dx, dU, dW overwritten.
+ * U NULL (x was the projection itself, D = GH): dx = dgx and dU is not written. */
 static void FR_SUFFIX(weight_and_input_grads)(const fastrnn_dims *d, int64_t GH, const real *dgx,
                                               const real *dgh, const real *restrict x,
                                               const real *restrict s0, const real *restrict s,
                                               const real *restrict U, real *restrict dx,
                                               real *restrict dU, real *restrict dW) {
     const int64_t T = d->T, B = d->B, D = d->D, H = d->H;
-    /* dU = dgx.T @ x  (GH, D), over all T*B rows */
-    GEMM(1, 0, GH, D, T * B, 1, dgx, GH, x, D, 0, dU, D);
     /* dW = dgh_0.T @ s0 + dgh[1:].T @ s[:-1]  (GH, H) */
     GEMM(1, 0, GH, H, B, 1, dgh, GH, s0, H, 0, dW, H);
     if (T > 1) GEMM(1, 0, GH, H, (T - 1) * B, 1, dgh + B * GH, GH, s, H, 1, dW, H);
+    if (U == NULL) { /* x entered the gates as is */
+        memcpy(dx, dgx, (size_t)(T * B * GH) * sizeof *dx);
+        return;
+    }
+    /* dU = dgx.T @ x  (GH, D), over all T*B rows */
+    GEMM(1, 0, GH, D, T * B, 1, dgx, GH, x, D, 0, dU, D);
     /* dx = dgx @ U  (T*B, D) */
     GEMM(0, 0, T * B, D, GH, 1, dgx, GH, U, D, 0, dx, D);
 }

@@ -216,7 +216,10 @@ fastrnn_status fastrnn_softmax_loss_f64(const fastrnn_softmax_dims *dims,
 /* PyTorch's cells, gate order and weight layout: the gates' weights are stacked along the
  * rows, U (G*H,D) and W (G*H,H) (torch's weight_ih and weight_hh), biases b_ih, b_hh
  * (G*H,), with G = 4 for the LSTM (i, f, g, o) and G = 3 for the GRU (r, z, n). Either
- * bias may be NULL (no bias). truncate in the backward passes is as for the vanilla RNN:
+ * bias may be NULL (no bias). U may be NULL, as for the vanilla RNN: x is then the input
+ * projection U x_t of all gates itself, (T,B,G*H) with D = G*H (else FASTRNN_ERR_DIMS),
+ * the backward pass does not write dU (which may then be NULL) and its dx is the gradient
+ * on that projection. truncate in the backward passes is as for the vanilla RNN:
  * < 0 full BPTT, K >= 0 the per-output window of K steps back (K >= T-1 is full BPTT),
  * where what is injected at step t reaches steps t..max(0, t-K), and the initial states
  * only when the window reaches step 0. */
@@ -227,7 +230,7 @@ int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims);
 /* LSTM forward through T steps:
  *   [i, f, g, o] = [sigmoid, sigmoid, tanh, sigmoid](U x_t + b_ih + W s_{t-1} + b_hh)
  *   c_t = f * c_{t-1} + i * g,   s_t = o * tanh(c_t)
- *   x (T,B,D), s0 (B,H), c0 (B,H), U (4H,D), W (4H,H)   in
+ *   x (T,B,D), s0 (B,H), c0 (B,H), U (4H,D), W (4H,H)   in   U may be NULL (x is U x_t)
  *   b_ih (4H,), b_hh (4H,)                               in   or NULL
  *   s (T,B,H), c (T,B,H)                                 out  every hidden and cell state
  *   gates (T,B,4H)                                       out  i, f, g, o of every step
@@ -255,6 +258,7 @@ int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncat
  *   ds (T,B,H)                          in   dL/ds_t arriving at every step from outside
  *   dc (T,B,H)                          in   dL/dc_t likewise, or NULL for zeros
  *   dx (T,B,D), ds0, dc0 (B,H), dU (4H,D), dW (4H,H)   out  overwritten, never accumulated
+ *                                       (dU not written, may be NULL, when U is NULL)
  *   db (4H,)                            out  the gradient of b_ih and of b_hh (they are
  *                                            equal); NULL to skip it
  *   work  fastrnn_lstm_backward_work_len(dims, truncate) elements, undefined after
@@ -281,7 +285,7 @@ int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims);
  *   [r, z] = sigmoid(U_rz x_t + b_ih_rz + W_rz s_{t-1} + b_hh_rz)
  *   n = tanh(U_n x_t + b_in + r * hn_t),  hn_t = W_n s_{t-1} + b_hn
  *   s_t = (1 - z) * n + z * s_{t-1}
- *   x (T,B,D), s0 (B,H), U (3H,D), W (3H,H)   in
+ *   x (T,B,D), s0 (B,H), U (3H,D), W (3H,H)   in   U may be NULL (x is U x_t)
  *   b_ih (3H,), b_hh (3H,)                     in   or NULL
  *   s (T,B,H)                                  out  every hidden state
  *   gates (T,B,3H), hn (T,B,H)                 out  r, z, n and hn_t of every step
@@ -308,6 +312,7 @@ int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate
  *   s (T,B,H), gates (T,B,3H), hn (T,B,H)  in  written by the forward call
  *   ds (T,B,H)                          in   dL/ds_t arriving at every step from outside
  *   dx (T,B,D), ds0 (B,H), dU (3H,D), dW (3H,H)   out  overwritten, never accumulated
+ *                                       (dU not written, may be NULL, when U is NULL)
  *   db_ih, db_hh (3H,)                  out  overwritten; both NULL to skip them
  *   work  fastrnn_gru_backward_work_len(dims, truncate) elements, undefined after
  * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG (also for one bias gradient NULL

@@ -9,6 +9,8 @@
  * and weight_hh), b_ih and b_hh (3H,); gates (T,B,3H) the gate values r, z, n of every
  * step, hn (T,B,H) the recurrent part of n's pre-activation; gradients are "d" + name.
  * Time-major, C-contiguous.
+ * U may be NULL: x is then the input projection U x_t itself (T,B,3H), for token input
+ * (an embedding lookup), and the backward pass's dx is the gradient on it.
  *
  * Shape of the work, so that only one recurrent product runs per step:
  *   forward   one GEMM for the input term of all three gates over all T*B rows, then per

@@ -32,9 +32,10 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
                                               real *restrict gates, real *restrict hn,
                                               real *restrict work) {
     if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || U == NULL || W == NULL || s == NULL || gates == NULL ||
-        hn == NULL || work == NULL)
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
+        work == NULL)
         return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H;
@@ -169,10 +170,11 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     real *restrict ds0, real *restrict dU, real *restrict dW, real *restrict db_ih,
     real *restrict db_hh, real *restrict work) {
     if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || U == NULL || W == NULL || s == NULL || gates == NULL ||
-        hn == NULL || ds == NULL || dx == NULL || ds0 == NULL || dU == NULL || dW == NULL ||
-        work == NULL || (db_ih == NULL) != (db_hh == NULL))
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
+        ds == NULL || dx == NULL || ds0 == NULL || dW == NULL || work == NULL ||
+        (U != NULL && dU == NULL) || (db_ih == NULL) != (db_hh == NULL))
         return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     real *dgx = work;                /* (T,B,3H) */

@@ -7,6 +7,8 @@
  * order i, f, g, o (torch's weight_ih and weight_hh), b_ih and b_hh (4H,); gates (T,B,4H)
  * the gate values i, f, g, o of every step; gradients are "d" + name. Time-major,
  * C-contiguous.
+ * U may be NULL: x is then the input projection U x_t itself (T,B,4H), for token input
+ * (an embedding lookup), and the backward pass's dx is the gradient on it.
  *
  * Shape of the work, so that only one recurrent product runs per step:
  *   forward   one GEMM for the input term of all four gates over all T*B rows, then per

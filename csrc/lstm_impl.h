@@ -26,9 +26,10 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
                                                real *restrict s, real *restrict c,
                                                real *restrict gates, real *restrict work) {
     if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || c0 == NULL || U == NULL || W == NULL || s == NULL || c == NULL ||
+    if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
         gates == NULL || work == NULL)
         return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
@@ -171,10 +172,11 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     const real *restrict dc, real *restrict dx, real *restrict ds0, real *restrict dc0,
     real *restrict dU, real *restrict dW, real *restrict db, real *restrict work) {
     if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || c0 == NULL || U == NULL || W == NULL || s == NULL || c == NULL ||
-        gates == NULL || ds == NULL || dx == NULL || ds0 == NULL || dc0 == NULL || dU == NULL ||
-        dW == NULL || work == NULL)
+    if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
+        gates == NULL || ds == NULL || dx == NULL || ds0 == NULL || dc0 == NULL || dW == NULL ||
+        work == NULL || (U != NULL && dU == NULL))
         return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t states = T * B * H;

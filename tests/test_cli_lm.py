@@ -89,6 +89,32 @@ def test_resume_continues_exactly(corpus, tmp_path):
     assert b.extra["history"][-1][0] == 20
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_cells_train_resume_exactly_and_sample(cell, corpus, tmp_path, capsys):
+    """--cell lstm / gru: 12 steps in one run == 5, then --resume for 7 (float64, bit for
+    bit: the LSTM's cell state is carried through the checkpoint), then sample."""
+    common = ["--text", corpus, "--cell", cell, "--dtype", "float64", *SMALL]
+    straight, split = tmp_path / "straight.npz", tmp_path / "split.npz"
+    done = run_in_process(capsys, "train", *common, "--steps", 12, "--out", straight)
+    assert done.returncode == 0, done.stderr
+    assert f"model    1 x {cell.upper()}(12)" in done.stdout
+    assert run_in_process(capsys, "train", *common, "--steps", 5, "--out", split).returncode == 0
+    done = run_in_process(capsys, "train", "--resume", split, "--steps", 7, "--samples", 0)
+    assert done.returncode == 0, done.stderr
+    a, b = checkpoint.load(straight), checkpoint.load(split)
+    assert a.model.cell == b.model.cell == cell
+    assert a.trainer == b.trainer
+    assert sorted(b.trainer_arrays) == (["c", "h"] if cell == "lstm" else ["h"])
+    for name, state in a.trainer_arrays.items():
+        assert_array_equal(b.trainer_arrays[name], state, err_msg=name)
+    for name, p in a.model.params.items():
+        assert_array_equal(b.model.params[name], p, err_msg=name)
+
+    sample = run_in_process(capsys, "sample", split, "--prime", "def ", "--length", 40, "--seed", 1)
+    assert sample.returncode == 0, sample.stderr
+    assert sample.stdout.startswith("def ") and len(sample.stdout) == len("def ") + 40 + 1
+
+
 def test_word_level(tmp_path):
     path = tmp_path / "story.txt"
     path.write_text("The cat sat on the mat. The dog sat on the log! " * 40, encoding="utf-8")
@@ -215,6 +241,8 @@ def test_bad_input_gets_one_line_and_no_traceback(corpus, tmp_path, capsys):
         ),
         (("train", "--resume", truncated), 1, "truncated.npz: not a fastrnn checkpoint"),
         (("train", "--resume", good, "--hidden", 8), 1, "--hidden cannot change on --resume"),
+        (("train", "--resume", good, "--cell", "gru"), 1, "--cell cannot change on --resume"),
+        (("train", "--cell", "cnn"), 2, "argument --cell: invalid choice: 'cnn'"),
         (("train", "--text", corpus, "--out", tmp_path / "no" / "m.npz"), 1, "does not exist"),
         (("train", "--text", corpus, "--out", tmp_path), 1, "is a directory; give a file name"),
         (("train", "--resume", good, "--text", empty), 1, "empty.txt: the file is empty"),

@@ -1,5 +1,6 @@
-"""RNNLM, one class bound to both backends: against the float64 reference model, torch,
-finite differences, and the semantics of truncation, chunks, masks and sampling."""
+"""RNNLM, one class bound to both backends, for each cell (rnn, lstm, gru): against the
+float64 reference model, torch, finite differences, and the semantics of truncation,
+chunks, masks and sampling. (The carried-state API of the cells: test_lm_cells.py.)"""
 
 from __future__ import annotations
 
@@ -19,20 +20,44 @@ from fastrnn import layers, lm, reference
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
 D, H = 11, 6  # vocabulary, hidden size
+CELLS = ["rnn", "lstm", "gru"]
 
 
-def models(dtype, num_layers=1, bias=True, seed=0):
+@pytest.fixture(params=CELLS)
+def cell(request):
+    return request.param
+
+
+def models(dtype, num_layers=1, bias=True, seed=0, cell="rnn"):
     """The float64 reference model and a fast and a reference model in dtype, all with the
     same float32-exact weights (scaled up so that the states are not tiny)."""
-    want = reference.RNNLM(D, H, num_layers, bias=bias, dtype=np.float64, seed=seed)
+    want = reference.RNNLM(D, H, num_layers, cell=cell, bias=bias, dtype=np.float64, seed=seed)
     weights = {n: float32_exact(2 * p) for n, p in want.params.items()}
     want.load_state_dict(weights)
     got = []
     for cls in (fastrnn.RNNLM, reference.RNNLM):
-        m = cls(D, H, num_layers, bias=bias, dtype=dtype)
+        m = cls(D, H, num_layers, cell=cell, bias=bias, dtype=dtype)
         m.load_state_dict(weights)
         got.append(m)
     return want, got
+
+
+def random_state(rng, cell, shape, dtype=np.float64):
+    """A float32-exact state of that shape: an array, or the LSTM's pair (h, c)."""
+    parts = [float32_exact(0.3 * rng.standard_normal(shape)).astype(dtype)]
+    if cell == "lstm":
+        parts.append(float32_exact(0.5 * rng.standard_normal(shape)).astype(dtype))
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def parts(state) -> tuple:
+    """The arrays of a state: (h,), or the LSTM's (h, c)."""
+    return state if isinstance(state, tuple) else (state,)
+
+
+def as_dtype(state, dtype):
+    converted = tuple(a.astype(dtype) for a in parts(state))
+    return converted if isinstance(state, tuple) else converted[0]
 
 
 def batch(rng, T=9, B=3, masked=False):
@@ -57,38 +82,45 @@ def assert_grads_close(got, want, tol, what=""):
 @pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
 @pytest.mark.parametrize("num_layers, bias", [(1, True), (2, False), (3, True)])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matches_float64_reference_model(dtype, num_layers, bias, masked, options, rng):
-    want, got_models = models(dtype, num_layers, bias)
+def test_matches_float64_reference_model(cell, dtype, num_layers, bias, masked, options, rng):
+    want, got_models = models(dtype, num_layers, bias, cell=cell)
     ids, targets, mask = batch(rng, masked=masked)
-    h0 = float32_exact(0.3 * rng.standard_normal((num_layers, 3, H)))
+    h0 = random_state(rng, cell, (num_layers, 3, H))
     w = want.loss_and_grads(ids, targets, h0, mask=mask, **options)
     for m in got_models:
-        g = m.loss_and_grads(ids, targets, h0.astype(dtype), mask=mask, **options)
+        g = m.loss_and_grads(ids, targets, as_dtype(h0, dtype), mask=mask, **options)
         assert type(g.loss) is float
         assert_allclose(g.loss, w.loss, rtol=TOL[dtype]["rtol"])
-        assert g.h_n.dtype == dtype
-        assert_allclose(g.h_n, w.h_n, **TOL[dtype])
+        assert type(g.h_n) is type(w.h_n)  # the LSTM's pair, an array otherwise
+        for got_state, want_state in zip(parts(g.h_n), parts(w.h_n), strict=True):
+            assert got_state.dtype == dtype
+            assert_allclose(got_state, want_state, **TOL[dtype])
         assert all(a.dtype == dtype for a in m.grads.values())
         assert_grads_close(m.grads, want.grads, TOL[dtype], type(m).__module__)
 
 
-def test_gradients_match_finite_differences(rng):
+def test_gradients_match_finite_differences(cell, rng):
     """Exact BPTT, with a nonzero h0 that is a constant (it gets no gradient)."""
-    model = reference.RNNLM(5, 3, num_layers=2, dtype=np.float64, seed=1)
+    model = reference.RNNLM(5, 3, num_layers=2, cell=cell, dtype=np.float64, seed=1)
     for p in model.params.values():
         p *= 3
     ids, targets = rng.integers(0, 5, size=(2, 4, 2))
     mask = np.array([[1, 1], [0, 1], [1, 1], [1, 0]])
-    h0 = 0.5 * rng.standard_normal((2, 2, 3))
+    h0 = random_state(rng, cell, (2, 2, 3))
     model.loss_and_grads(ids, targets, h0, mask=mask)
     for name, p in model.params.items():
         want = numerical_gradient_of(lambda: model.loss(ids, targets, h0, mask=mask).loss, p)
         assert_allclose(model.grads[name], want, rtol=1e-6, atol=1e-9, err_msg=name)
 
 
+TORCH_CLASSES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
 def torch_lm(torch, model):
-    """torch.nn.RNN over one-hot vectors + Linear, holding the model's float64 weights."""
-    rnn = torch.nn.RNN(D, H, model.num_layers, dtype=torch.float64)
+    """torch.nn.RNN (LSTM, GRU) over one-hot vectors + Linear, holding the model's float64
+    weights."""
+    module = getattr(torch.nn, TORCH_CLASSES[model.cell])
+    rnn = module(D, H, model.num_layers, dtype=torch.float64)
     decoder = torch.nn.Linear(H, D, dtype=torch.float64)
     with torch.no_grad():
         for name, p in model.params.items():
@@ -98,25 +130,31 @@ def torch_lm(torch, model):
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_matches_torch(num_layers, rng):
-    """The PyTorch reading of the parameters: nn.RNN fed one-hot vectors, nn.Linear, and
-    CrossEntropyLoss (mean over the non-ignored targets)."""
+def test_matches_torch(cell, num_layers, rng):
+    """The PyTorch reading of the parameters: nn.RNN (LSTM, GRU) fed one-hot vectors,
+    nn.Linear, and CrossEntropyLoss (mean over the non-ignored targets); the LSTM's state
+    is the pair (h, c) on both sides."""
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
-    model = fastrnn.RNNLM(D, H, num_layers, dtype=np.float64, seed=3)
+    model = fastrnn.RNNLM(D, H, num_layers, cell=cell, dtype=np.float64, seed=3)
+    for p in model.params.values():
+        p *= 2  # away from the linear regime of the gates
     ids, targets, mask = batch(rng, masked=True)
-    h0 = 0.3 * rng.standard_normal((num_layers, 3, H))
+    h0 = random_state(rng, cell, (num_layers, 3, H))
     got = model.loss_and_grads(ids, targets, h0, mask=mask)
 
     rnn, decoder = torch_lm(torch, model)
     onehot = torch.nn.functional.one_hot(torch.from_numpy(ids), D).double()
-    out, h_n = rnn(onehot, torch.from_numpy(h0))
+    torch_h0 = tuple(torch.from_numpy(a) for a in parts(h0))
+    out, h_n = rnn(onehot, torch_h0 if cell == "lstm" else torch_h0[0])
     logits = decoder(out)
     ignored = torch.from_numpy(np.where(mask, targets, -100))
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, D), ignored.reshape(-1))
     loss.backward()
     assert_allclose(got.loss, loss.item(), rtol=1e-12)
-    assert_allclose(got.h_n, h_n.detach().numpy(), rtol=1e-12, atol=1e-14)
+    torch_h_n = h_n if cell == "lstm" else (h_n,)
+    for got_state, want_state in zip(parts(got.h_n), torch_h_n, strict=True):
+        assert_allclose(got_state, want_state.detach().numpy(), rtol=1e-12, atol=1e-14)
     for name in model.params:
         module, attr = name.split(".")
         want = getattr(rnn if module == "rnn" else decoder, attr).grad.numpy()
@@ -124,11 +162,11 @@ def test_matches_torch(num_layers, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_chunks_are_separate_calls_with_the_state_carried(backend, dtype, rng):
+def test_chunks_are_separate_calls_with_the_state_carried(backend, cell, dtype, rng):
     """chunk=L is min-char-rnn's scheme inside one call: the same as calling every chunk
     of L steps with the previous chunk's final state as h0 (no gradient across), summing
     the gradients and dividing by the number of targets of all chunks."""
-    model = backend.RNNLM(D, H, 2, dtype=dtype, seed=4)
+    model = backend.RNNLM(D, H, 2, cell=cell, dtype=dtype, seed=4)
     ids, targets, mask = batch(rng, T=10, masked=True)
     got = model.loss_and_grads(ids, targets, mask=mask, chunk=4)
     grads = dict(model.grads)
@@ -155,8 +193,8 @@ def test_chunks_are_separate_calls_with_the_state_carried(backend, dtype, rng):
     assert not np.allclose(model.grads["rnn.weight_hh_l0"], grads["rnn.weight_hh_l0"])
 
 
-def test_one_chunk_and_a_full_window_are_exact_bptt(backend, rng):
-    model = backend.RNNLM(D, H, dtype=np.float64, seed=5)
+def test_one_chunk_and_a_full_window_are_exact_bptt(backend, cell, rng):
+    model = backend.RNNLM(D, H, cell=cell, dtype=np.float64, seed=5)
     ids, targets, _ = batch(rng, T=6)
     exact = model.loss_and_grads(ids, targets)
     want = dict(model.grads)
@@ -178,8 +216,8 @@ def test_fully_masked_batch_leaves_zero_gradients(backend, rng):
         assert_array_equal(g, 0, err_msg=name)
 
 
-def test_loss_and_forward_agree_with_loss_and_grads(backend, rng):
-    model = backend.RNNLM(D, H, 2, dtype=np.float64, seed=7)
+def test_loss_and_forward_agree_with_loss_and_grads(backend, cell, rng):
+    model = backend.RNNLM(D, H, 2, cell=cell, dtype=np.float64, seed=7)
     ids, targets, mask = batch(rng, masked=True)
     trained = model.loss_and_grads(ids, targets, mask=mask)
     plain = model.loss(ids, targets, mask=mask)
@@ -192,24 +230,25 @@ def test_loss_and_forward_agree_with_loss_and_grads(backend, rng):
     assert_allclose(-np.log(picked)[mask].mean(), plain.loss, rtol=1e-12)
 
 
-def test_parameters_have_pytorch_names_and_shapes():
-    model = fastrnn.RNNLM(30, 8, num_layers=2, seed=0)
+@pytest.mark.parametrize("cell, G", [("rnn", 1), ("lstm", 4), ("gru", 3)])
+def test_parameters_have_pytorch_names_and_shapes(cell, G):
+    model = fastrnn.RNNLM(30, 8, num_layers=2, cell=cell, seed=0)
     assert {n: p.shape for n, p in model.params.items()} == {
-        "rnn.weight_ih_l0": (8, 30),
-        "rnn.weight_hh_l0": (8, 8),
-        "rnn.bias_ih_l0": (8,),
-        "rnn.bias_hh_l0": (8,),
-        "rnn.weight_ih_l1": (8, 8),
-        "rnn.weight_hh_l1": (8, 8),
-        "rnn.bias_ih_l1": (8,),
-        "rnn.bias_hh_l1": (8,),
+        "rnn.weight_ih_l0": (G * 8, 30),
+        "rnn.weight_hh_l0": (G * 8, 8),
+        "rnn.bias_ih_l0": (G * 8,),
+        "rnn.bias_hh_l0": (G * 8,),
+        "rnn.weight_ih_l1": (G * 8, 8),
+        "rnn.weight_hh_l1": (G * 8, 8),
+        "rnn.bias_ih_l1": (G * 8,),
+        "rnn.bias_hh_l1": (G * 8,),
         "decoder.weight": (30, 8),
         "decoder.bias": (30,),
     }
     assert all(p.dtype == np.float32 for p in model.params.values())
     bound = 1 / np.sqrt(8)
     assert all(np.abs(p).max() <= bound for p in model.params.values())
-    same = fastrnn.RNNLM(30, 8, num_layers=2, seed=0)
+    same = fastrnn.RNNLM(30, 8, num_layers=2, cell=cell, seed=0)
     twin = reference.RNNLM(**model.config(), seed=0)
     for name, p in model.params.items():
         assert_array_equal(same.params[name], p)
@@ -239,14 +278,13 @@ def test_state_dict_round_trip_and_refusals(backend):
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
+        ({"cell": "transformer"}, ValueError, "cell must be 'rnn', 'lstm' or 'gru'; got 'trans"),
+        ({"cell": "LSTM"}, ValueError, "cell must be 'rnn', 'lstm' or 'gru'; got 'LSTM'"),
         (
-            {"cell": "lstm"},
+            {"cell": "gru", "nonlinearity": "relu"},
             ValueError,
-            "cell 'lstm' is not available yet: only 'rnn' for now "
-            "('lstm' and 'gru' are coming with issue 4)",
+            "nonlinearity 'relu' is for cell='rnn'; the GRU's gates have fixed activations",
         ),
-        ({"cell": "gru"}, ValueError, "cell 'gru' is not available yet"),
-        ({"cell": "transformer"}, ValueError, "cell must be 'rnn' ('lstm' and 'gru' are coming)"),
         ({"hidden_size": 0}, ValueError, "hidden_size must be an int >= 1; got 0"),
         ({"vocab_size": 2.5}, TypeError, "vocab_size must be an int >= 1; got 2.5"),
         ({"dtype": np.float16}, TypeError, "dtype must be np.float32 or np.float64"),
@@ -318,16 +356,16 @@ def test_call_arguments_are_checked(backend, rng):
 # ---- sampling ---------------------------------------------------------------------------
 
 
-def trained_like(backend, dtype=np.float64, seed=8):
+def trained_like(backend, dtype=np.float64, seed=8, cell="rnn"):
     """A model with large weights, so that its distributions are far from uniform."""
-    model = backend.RNNLM(D, H, 2, dtype=dtype, seed=seed)
+    model = backend.RNNLM(D, H, 2, cell=cell, dtype=dtype, seed=seed)
     for p in model.params.values():
         p *= 4
     return model
 
 
-def test_sampling_is_seeded_and_reproducible(backend):
-    model = trained_like(backend)
+def test_sampling_is_seeded_and_reproducible(backend, cell):
+    model = trained_like(backend, cell=cell)
     a = model.sample([1, 2, 3], 200, seed=1)
     assert a.dtype == np.int64 and a.shape == (200,)
     assert ((0 <= a) & (a < D)).all()
@@ -338,9 +376,9 @@ def test_sampling_is_seeded_and_reproducible(backend):
     assert model.sample([1], 0, seed=1).shape == (0,)
 
 
-def test_fast_and_reference_sample_the_same_tokens():
-    a = trained_like(fastrnn).sample([5, 0], 300, temperature=0.9, top_k=6, seed=3)
-    b = trained_like(reference).sample([5, 0], 300, temperature=0.9, top_k=6, seed=3)
+def test_fast_and_reference_sample_the_same_tokens(cell):
+    a = trained_like(fastrnn, cell=cell).sample([5, 0], 300, temperature=0.9, top_k=6, seed=3)
+    b = trained_like(reference, cell=cell).sample([5, 0], 300, temperature=0.9, top_k=6, seed=3)
     assert_array_equal(a, b)
 
 
@@ -349,12 +387,14 @@ def rerun_sampler(model, prime, length, temperature, top_k, seed):
     draw is from softmax(logits / temperature) over the top_k tokens."""
     rng = np.random.default_rng(seed)
     tokens = list(prime)
+    zeros = (None,) * len(model.state_names)
     for _ in range(length):
         ids = np.array(tokens)[:, None]
         s = model.backend.embedding_forward(ids, model.params["rnn.weight_ih_l0"])
         for k in range(model.num_layers):
-            U, W, b = model._layer(k)
-            s, _ = model.backend.rnn_forward(s, None, U, W, b)
+            (s, *_), _ = layers.cell_forward(
+                model.backend, model.cell, s, zeros, model._layer(k), False
+            )
         logits = s[-1, 0] @ model.params["decoder.weight"].T + model.params["decoder.bias"]
         z = logits / temperature
         p = np.exp(z - z.max())
@@ -364,24 +404,25 @@ def rerun_sampler(model, prime, length, temperature, top_k, seed):
 
 
 @pytest.mark.parametrize("temperature, top_k", [(1.0, D), (0.7, 3), (1.5, 5)])
-def test_incremental_sampling_equals_rerunning_the_prefix(temperature, top_k):
-    model = trained_like(reference)
+def test_incremental_sampling_equals_rerunning_the_prefix(cell, temperature, top_k):
+    model = trained_like(reference, cell=cell)
     got = model.sample([3, 1, 4], 60, temperature=temperature, top_k=top_k, seed=5)
     assert_array_equal(got, rerun_sampler(model, [3, 1, 4], 60, temperature, top_k, 5))
 
 
-def test_sampling_does_constant_work_per_token(backend):
+def test_sampling_does_constant_work_per_token(backend, cell):
     """The recurrence runs over the prime once, then one step per drawn token."""
     steps = []
+    kernel = getattr(backend, f"{cell}_forward")
 
-    def rnn_forward(x, *args, **kwargs):
+    def counting_forward(x, *args, **kwargs):
         steps.append(np.shape(x)[0])
-        return backend.rnn_forward(x, *args, **kwargs)
+        return kernel(x, *args, **kwargs)
 
     counting = types.ModuleType("counting")
     counting.__dict__.update(vars(backend))
-    counting.rnn_forward = rnn_forward
-    model = layers.bind(lm.RNNLMBase, counting, __name__)(D, H, num_layers=2, seed=0)
+    setattr(counting, f"{cell}_forward", counting_forward)
+    model = layers.bind(lm.RNNLMBase, counting, __name__)(D, H, num_layers=2, cell=cell, seed=0)
     model.sample([1, 2, 3, 4, 5], 50, seed=0)
     assert steps == [5, 5] + [1] * (2 * 49)
 

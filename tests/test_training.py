@@ -21,9 +21,11 @@ CORPUS = (
 ) * 2
 
 
-def make_trainer(backend=fastrnn, dtype=np.float64, optimizer="adam", seed=0, **options):
+def make_trainer(
+    backend=fastrnn, dtype=np.float64, optimizer="adam", seed=0, cell="rnn", **options
+):
     tokenizer = text.CharTokenizer.fit(CORPUS)
-    model = backend.RNNLM(tokenizer.vocab_size, 8, num_layers=2, dtype=dtype, seed=seed)
+    model = backend.RNNLM(tokenizer.vocab_size, 8, num_layers=2, cell=cell, dtype=dtype, seed=seed)
     opt = optim.make_optimizer(optimizer, model.params, lr=0.01)
     settings = {"seq_length": 7, "batch_size": 3, "clip_norm": 1.0, "seed": seed, **options}
     return tokenizer, training.Trainer(model, opt, tokenizer.encode(CORPUS), **settings)
@@ -37,19 +39,25 @@ def assert_same_training_state(a: training.Trainer, b: training.Trainer):
     meta_a, arrays_a = a.state()
     meta_b, arrays_b = b.state()
     assert meta_a == meta_b
-    assert_array_equal(arrays_b["h"], arrays_a["h"])
+    assert list(arrays_b) == list(arrays_a) == list(a.model.state_names)
+    for name, state in arrays_a.items():
+        assert_array_equal(arrays_b[name], state, err_msg=name)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "sgd"])
-def test_resume_is_bit_for_bit(optimizer, tmp_path):
+@pytest.mark.parametrize(
+    "optimizer, cell",
+    [("adam", "rnn"), ("adagrad", "rnn"), ("sgd", "rnn"), ("adam", "lstm"), ("adam", "gru")],
+)
+def test_resume_is_bit_for_bit(optimizer, cell, tmp_path):
     """N steps straight == k steps, save, load, N - k steps (float64), across epochs (the
-    corpus wraps around several times, so the generator's epoch offsets matter)."""
+    corpus wraps around several times, so the generator's epoch offsets matter). The
+    LSTM's carried cell state is saved and restored with its hidden state."""
     N, k = 40, 17
-    _, straight = make_trainer(optimizer=optimizer)
+    _, straight = make_trainer(optimizer=optimizer, cell=cell)
     straight_losses = [straight.train_step() for _ in range(N)]
     assert straight.epoch >= 3
 
-    tokenizer, first = make_trainer(optimizer=optimizer)
+    tokenizer, first = make_trainer(optimizer=optimizer, cell=cell)
     losses = [first.train_step() for _ in range(k)]
     path = tmp_path / "run.npz"
     checkpoint.save(path, first.model, tokenizer, first.optimizer, first.state())
@@ -215,7 +223,15 @@ CORRUPTIONS = [
     ),
     (lambda a: set_meta(a, lambda m: m.update(version=99)), "checkpoint format version 99"),
     (lambda a: set_meta(a, lambda m: m["model"].update(hidden_size=9)), "must have shape"),
-    (lambda a: set_meta(a, lambda m: m["model"].update(cell="lstm")), "cell 'lstm' is not"),
+    (
+        lambda a: set_meta(a, lambda m: m["model"].update(cell="lstm")),
+        "param['rnn.weight_ih_l0'] must have shape (32, ",  # 4H rows: checked per cell
+    ),
+    (lambda a: set_meta(a, lambda m: m["model"].update(cell="cnn")), "cell must be 'rnn', 'ls"),
+    (
+        lambda a: a.update({"trainer/c": a["trainer/h"]}),
+        "trainer/c is not a state of cell='rnn' (it carries h)",
+    ),
     (lambda a: set_meta(a, lambda m: m["tokenizer"]["vocabulary"].pop()), "the vocabulary has"),
     (lambda a: set_meta(a, lambda m: m.pop("model")), "corrupt checkpoint (missing 'model')"),
 ]

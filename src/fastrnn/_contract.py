@@ -456,10 +456,10 @@ class LSTMCache(NamedTuple):
     """What lstm_backward needs from lstm_forward: its (converted) inputs, the states and
     the gate values."""
 
-    x: np.ndarray  # (T, B, D)
+    x: np.ndarray  # (T, B, D), or (T, B, 4H) when U is None
     s0: np.ndarray  # (B, H)
     c0: np.ndarray  # (B, H)
-    U: np.ndarray  # (4H, D)
+    U: np.ndarray | None  # (4H, D)
     W: np.ndarray  # (4H, H)
     b_ih: np.ndarray | None  # (4H,)
     b_hh: np.ndarray | None  # (4H,)
@@ -469,13 +469,14 @@ class LSTMCache(NamedTuple):
 
 
 class LSTMGrads(NamedTuple):
-    """Gradients of lstm_backward; db_ih and db_hh are None when the forward call had no
-    biases (with biases they are equal: both enter the gates as b_ih + b_hh)."""
+    """Gradients of lstm_backward; dU is None when U was None (dx is then the gradient on
+    the input projection), db_ih and db_hh are None when the forward call had no biases
+    (with biases they are equal: both enter the gates as b_ih + b_hh)."""
 
     dx: np.ndarray  # (T, B, D)
     ds0: np.ndarray  # (B, H)
     dc0: np.ndarray  # (B, H)
-    dU: np.ndarray  # (4H, D)
+    dU: np.ndarray | None  # (4H, D)
     dW: np.ndarray  # (4H, H)
     db_ih: np.ndarray | None  # (4H,)
     db_hh: np.ndarray | None  # (4H,)
@@ -485,9 +486,9 @@ class GRUCache(NamedTuple):
     """What gru_backward needs from gru_forward: its (converted) inputs, the states, the
     gate values and the recurrent part of n's pre-activation, which r multiplies."""
 
-    x: np.ndarray  # (T, B, D)
+    x: np.ndarray  # (T, B, D), or (T, B, 3H) when U is None
     s0: np.ndarray  # (B, H)
-    U: np.ndarray  # (3H, D)
+    U: np.ndarray | None  # (3H, D)
     W: np.ndarray  # (3H, H)
     b_ih: np.ndarray | None  # (3H,)
     b_hh: np.ndarray | None  # (3H,)
@@ -497,12 +498,13 @@ class GRUCache(NamedTuple):
 
 
 class GRUGrads(NamedTuple):
-    """Gradients of gru_backward; db_ih and db_hh are None when the forward call had no
-    biases (with biases they differ in the n block, where b_hn sits inside r * (...))."""
+    """Gradients of gru_backward; dU is None when U was None (dx is then the gradient on
+    the input projection), db_ih and db_hh are None when the forward call had no biases
+    (with biases they differ in the n block, where b_hn sits inside r * (...))."""
 
     dx: np.ndarray  # (T, B, D)
     ds0: np.ndarray  # (B, H)
-    dU: np.ndarray  # (3H, D)
+    dU: np.ndarray | None  # (3H, D)
     dW: np.ndarray  # (3H, H)
     db_ih: np.ndarray | None  # (3H,)
     db_hh: np.ndarray | None  # (3H,)
@@ -512,29 +514,46 @@ def check_gated_forward(gate_names: str, x, states: dict, U, W, b_ih, b_hh):
     """Checked and converted arguments of a gated cell's forward pass.
 
     gate_names is LSTM_GATES or GRU_GATES (G = its number of gates); states maps the names
-    of the initial states (s0, and c0 for the LSTM) to arrays or None (zeros). Returns
-    (x, states, U, W, b_ih, b_hh) with every array C-contiguous in the common dtype."""
+    of the initial states (s0, and c0 for the LSTM) to arrays or None (zeros). U=None means
+    x is the input projection U x_t of all G gates already, of shape (T, B, G*H) (an
+    embedding lookup for token input). Returns (x, states, U, W, b_ih, b_hh) with every
+    array C-contiguous in the common dtype."""
     G = len(gate_names.split(", "))
     a, untyped = as_arrays(x=x, **states, U=U, W=W, b_ih=b_ih, b_hh=b_hh)
     dtype = common_float_dtype(a, untyped)
     x, U, W, b_ih, b_hh = a["x"], a["U"], a["W"], a["b_ih"], a["b_hh"]
     T, B, D = check_x(x)
-    if U.ndim != 2 or U.shape[1] != D or U.shape[0] == 0 or U.shape[0] % G != 0:
-        raise ValueError(
-            f"U must have shape ({G}H, D) = ({G}H, {D}) with H >= 1 (the gates {gate_names} "
-            f"stacked) to match x (T, B, D) = {_shape(x)}; got {_shape(U)}"
-        )
-    H = U.shape[0] // G
-    if W.shape != (G * H, H):
-        raise ValueError(
-            f"W must have shape ({G}H, H) = ({G * H}, {H}) to match U ({G}H, D) = {_shape(U)}; "
-            f"got {_shape(W)}"
-        )
+    if U is not None:
+        if U.ndim != 2 or U.shape[1] != D or U.shape[0] == 0 or U.shape[0] % G != 0:
+            raise ValueError(
+                f"U must have shape ({G}H, D) = ({G}H, {D}) with H >= 1 (the gates "
+                f"{gate_names} stacked) to match x (T, B, D) = {_shape(x)}; got {_shape(U)}"
+            )
+        H = U.shape[0] // G
+        source = f"U ({G}H, D) = {_shape(U)}"
+        if W.shape != (G * H, H):
+            raise ValueError(
+                f"W must have shape ({G}H, H) = ({G * H}, {H}) to match {source}; got {_shape(W)}"
+            )
+    else:  # x holds the input projection U x_t of every gate itself: H comes from W
+        if W is None or W.ndim != 2 or W.shape[1] == 0 or W.shape[0] != G * W.shape[1]:
+            raise ValueError(
+                f"W must have shape ({G}H, H) with H >= 1 (the gates {gate_names} stacked); "
+                f"got {'None' if W is None else _shape(W)}"
+            )
+        H = W.shape[1]
+        source = f"W ({G}H, H) = {_shape(W)}"
+        if D != G * H:
+            raise ValueError(
+                f"x must have shape (T, B, {G}H) = ({T}, {B}, {G * H}) to match {source} when "
+                f"U is None (x is then the input projection U x_t of the {G} gates); "
+                f"got {_shape(x)}"
+            )
     for name in states:
         if a[name] is not None and a[name].shape != (B, H):
             raise ValueError(
                 f"{name} must have shape (B, H) = ({B}, {H}) to match x (T, B, D) = "
-                f"{_shape(x)} and U ({G}H, D) = {_shape(U)}; got {_shape(a[name])}"
+                f"{_shape(x)} and {source}; got {_shape(a[name])}"
             )
     for name, other in (("b_ih", "b_hh"), ("b_hh", "b_ih")):
         if a[name] is None and a[other] is not None:
@@ -544,8 +563,8 @@ def check_gated_forward(gate_names: str, x, states: dict, U, W, b_ih, b_hh):
             )
         if a[name] is not None and a[name].shape != (G * H,):
             raise ValueError(
-                f"{name} must have shape ({G}H,) = ({G * H},) to match U ({G}H, D) = "
-                f"{_shape(U)}; got {_shape(a[name])}"
+                f"{name} must have shape ({G}H,) = ({G * H},) to match {source}; "
+                f"got {_shape(a[name])}"
             )
     states = {
         name: np.zeros((B, H), dtype=dtype) if a[name] is None else as_float(a[name], dtype)

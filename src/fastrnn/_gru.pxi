@@ -1,13 +1,19 @@
 # Included by _kernels.pyx: the GRU kernels (csrc/gru.c).
 
 
-def gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
-                const floating[:, ::1] U, const floating[:, ::1] W,
-                const floating[::1] b_ih, const floating[::1] b_hh):
+def gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
+                const floating[:, ::1] W, const floating[::1] b_ih,
+                const floating[::1] b_hh):
     """(s, gates, hn) of the GRU over x: s (T,B,H), gates (T,B,3H) the values of r, z, n,
-    hn (T,B,H) = W_n s_{t-1} + b_hn; b_ih and b_hh are (3H,) arrays or None."""
+    hn (T,B,H) = W_n s_{t-1} + b_hn; U None means x is U x_t already; b_ih and b_hh are
+    (3H,) arrays or None."""
     cdef fastrnn_dims d = gated_dims_from((x.shape[0], x.shape[1], x.shape[2]),
-                                          (U.shape[0], U.shape[1]), (W.shape[0], W.shape[1]), 3)
+                                          matrix_shape(U), (W.shape[0], W.shape[1]), 3)
+    cdef const floating[:, ::1] U_view
+    cdef const floating *U_ptr = NULL
+    if U is not None:
+        U_view = U
+        U_ptr = &U_view[0, 0]
     expect_shape("s0", (s0.shape[0], s0.shape[1]), (d.B, d.H), "(B, H)")
     cdef const floating *b_ih_ptr = data_or_null(b_ih, "b_ih", 3 * d.H, "(3H,)")
     cdef const floating *b_hh_ptr = data_or_null(b_hh, "b_hh", 3 * d.H, "(3H,)")
@@ -24,25 +30,30 @@ def gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     with nogil:
         if floating is float:
             status = fastrnn_gru_forward_f32(
-                &d, &x[0, 0, 0], &s0[0, 0], &U[0, 0], &W[0, 0], b_ih_ptr, b_hh_ptr,
+                &d, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], b_ih_ptr, b_hh_ptr,
                 &s_v[0, 0, 0], &gates_v[0, 0, 0], &hn_v[0, 0, 0], &work_v[0])
         else:
             status = fastrnn_gru_forward_f64(
-                &d, &x[0, 0, 0], &s0[0, 0], &U[0, 0], &W[0, 0], b_ih_ptr, b_hh_ptr,
+                &d, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], b_ih_ptr, b_hh_ptr,
                 &s_v[0, 0, 0], &gates_v[0, 0, 0], &hn_v[0, 0, 0], &work_v[0])
     raise_for_status(status, "gru_forward")
     return s, gates, hn
 
 
-def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
-                 const floating[:, ::1] U, const floating[:, ::1] W,
-                 const floating[:, :, ::1] s, const floating[:, :, ::1] gates,
-                 const floating[:, :, ::1] hn, const floating[:, :, ::1] ds,
-                 bint with_bias, int64_t truncate):
+def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
+                 const floating[:, ::1] W, const floating[:, :, ::1] s,
+                 const floating[:, :, ::1] gates, const floating[:, :, ::1] hn,
+                 const floating[:, :, ::1] ds, bint with_bias, int64_t truncate):
     """(dx, ds0, dU, dW, db_ih, db_hh) of the forward call that produced s, gates and hn;
-    db_ih and db_hh are None without bias. truncate < 0 is full BPTT."""
+    dU is None when U is None (dx is then the gradient on the projection); db_ih and db_hh
+    are None without bias. truncate < 0 is full BPTT."""
     cdef fastrnn_dims d = gated_dims_from((x.shape[0], x.shape[1], x.shape[2]),
-                                          (U.shape[0], U.shape[1]), (W.shape[0], W.shape[1]), 3)
+                                          matrix_shape(U), (W.shape[0], W.shape[1]), 3)
+    cdef const floating[:, ::1] U_view
+    cdef const floating *U_ptr = NULL
+    if U is not None:
+        U_view = U
+        U_ptr = &U_view[0, 0]
     expect_shape("s0", (s0.shape[0], s0.shape[1]), (d.B, d.H), "(B, H)")
     expect_shape("s", (s.shape[0], s.shape[1], s.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
     expect_shape("gates", (gates.shape[0], gates.shape[1], gates.shape[2]),
@@ -52,14 +63,18 @@ def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     dtype = np.float32 if floating is float else np.float64
     dx = np.empty((d.T, d.B, d.D), dtype=dtype)
     ds0 = np.empty((d.B, d.H), dtype=dtype)
-    dU = np.empty((3 * d.H, d.D), dtype=dtype)
+    dU = np.empty((3 * d.H, d.D), dtype=dtype) if U is not None else None
     dW = np.empty((3 * d.H, d.H), dtype=dtype)
     db_ih = np.empty((3 * d.H,), dtype=dtype) if with_bias else None
     db_hh = np.empty((3 * d.H,), dtype=dtype) if with_bias else None
     work = np.empty((fastrnn_gru_backward_work_len(&d, truncate),), dtype=dtype)
     cdef floating[:, :, ::1] dx_v = dx
     cdef floating[:, ::1] ds0_v = ds0
-    cdef floating[:, ::1] dU_v = dU
+    cdef floating[:, ::1] dU_v
+    cdef floating *dU_ptr = NULL
+    if U is not None:
+        dU_v = dU
+        dU_ptr = &dU_v[0, 0]
     cdef floating[:, ::1] dW_v = dW
     cdef floating[::1] db_ih_v
     cdef floating[::1] db_hh_v
@@ -75,13 +90,13 @@ def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     with nogil:
         if floating is float:
             status = fastrnn_gru_backward_f32(
-                &d, truncate, &x[0, 0, 0], &s0[0, 0], &U[0, 0], &W[0, 0], &s[0, 0, 0],
+                &d, truncate, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
                 &gates[0, 0, 0], &hn[0, 0, 0], &ds[0, 0, 0], &dx_v[0, 0, 0], &ds0_v[0, 0],
-                &dU_v[0, 0], &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
+                dU_ptr, &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
         else:
             status = fastrnn_gru_backward_f64(
-                &d, truncate, &x[0, 0, 0], &s0[0, 0], &U[0, 0], &W[0, 0], &s[0, 0, 0],
+                &d, truncate, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
                 &gates[0, 0, 0], &hn[0, 0, 0], &ds[0, 0, 0], &dx_v[0, 0, 0], &ds0_v[0, 0],
-                &dU_v[0, 0], &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
+                dU_ptr, &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
     raise_for_status(status, "gru_backward")
     return dx, ds0, dU, dW, db_ih, db_hh

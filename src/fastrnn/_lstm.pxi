@@ -2,13 +2,17 @@
 
 
 def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
-                 const floating[:, ::1] c0, const floating[:, ::1] U,
-                 const floating[:, ::1] W, const floating[::1] b_ih,
-                 const floating[::1] b_hh):
+                 const floating[:, ::1] c0, U, const floating[:, ::1] W,
+                 const floating[::1] b_ih, const floating[::1] b_hh):
     """(s, c, gates) of the LSTM over x: s and c (T,B,H), gates (T,B,4H) the values of
-    i, f, g, o; b_ih and b_hh are (4H,) arrays or None."""
+    i, f, g, o; U None means x is U x_t already; b_ih and b_hh are (4H,) arrays or None."""
     cdef fastrnn_dims d = gated_dims_from((x.shape[0], x.shape[1], x.shape[2]),
-                                          (U.shape[0], U.shape[1]), (W.shape[0], W.shape[1]), 4)
+                                          matrix_shape(U), (W.shape[0], W.shape[1]), 4)
+    cdef const floating[:, ::1] U_view
+    cdef const floating *U_ptr = NULL
+    if U is not None:
+        U_view = U
+        U_ptr = &U_view[0, 0]
     expect_shape("s0", (s0.shape[0], s0.shape[1]), (d.B, d.H), "(B, H)")
     expect_shape("c0", (c0.shape[0], c0.shape[1]), (d.B, d.H), "(B, H)")
     cdef const floating *b_ih_ptr = data_or_null(b_ih, "b_ih", 4 * d.H, "(4H,)")
@@ -26,27 +30,32 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     with nogil:
         if floating is float:
             status = fastrnn_lstm_forward_f32(
-                &d, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], &U[0, 0], &W[0, 0], b_ih_ptr, b_hh_ptr,
+                &d, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0], b_ih_ptr, b_hh_ptr,
                 &s_v[0, 0, 0], &c_v[0, 0, 0], &gates_v[0, 0, 0], &work_v[0])
         else:
             status = fastrnn_lstm_forward_f64(
-                &d, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], &U[0, 0], &W[0, 0], b_ih_ptr, b_hh_ptr,
+                &d, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0], b_ih_ptr, b_hh_ptr,
                 &s_v[0, 0, 0], &c_v[0, 0, 0], &gates_v[0, 0, 0], &work_v[0])
     raise_for_status(status, "lstm_forward")
     return s, c, gates
 
 
 def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
-                  const floating[:, ::1] c0, const floating[:, ::1] U,
-                  const floating[:, ::1] W, const floating[:, :, ::1] s,
-                  const floating[:, :, ::1] c, const floating[:, :, ::1] gates,
-                  const floating[:, :, ::1] ds, const floating[:, :, ::1] dc,
-                  bint with_bias, int64_t truncate):
+                  const floating[:, ::1] c0, U, const floating[:, ::1] W,
+                  const floating[:, :, ::1] s, const floating[:, :, ::1] c,
+                  const floating[:, :, ::1] gates, const floating[:, :, ::1] ds,
+                  const floating[:, :, ::1] dc, bint with_bias, int64_t truncate):
     """(dx, ds0, dc0, dU, dW, db) of the forward call that produced s, c and gates; dc is
-    a (T,B,H) array or None (zeros); db (the gradient of b_ih and of b_hh) is None without
-    bias. truncate < 0 is full BPTT."""
+    a (T,B,H) array or None (zeros); dU is None when U is None (dx is then the gradient on
+    the projection); db (the gradient of b_ih and of b_hh) is None without bias.
+    truncate < 0 is full BPTT."""
     cdef fastrnn_dims d = gated_dims_from((x.shape[0], x.shape[1], x.shape[2]),
-                                          (U.shape[0], U.shape[1]), (W.shape[0], W.shape[1]), 4)
+                                          matrix_shape(U), (W.shape[0], W.shape[1]), 4)
+    cdef const floating[:, ::1] U_view
+    cdef const floating *U_ptr = NULL
+    if U is not None:
+        U_view = U
+        U_ptr = &U_view[0, 0]
     expect_shape("s0", (s0.shape[0], s0.shape[1]), (d.B, d.H), "(B, H)")
     expect_shape("c0", (c0.shape[0], c0.shape[1]), (d.B, d.H), "(B, H)")
     expect_shape("s", (s.shape[0], s.shape[1], s.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
@@ -63,14 +72,18 @@ def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     dx = np.empty((d.T, d.B, d.D), dtype=dtype)
     ds0 = np.empty((d.B, d.H), dtype=dtype)
     dc0 = np.empty((d.B, d.H), dtype=dtype)
-    dU = np.empty((4 * d.H, d.D), dtype=dtype)
+    dU = np.empty((4 * d.H, d.D), dtype=dtype) if U is not None else None
     dW = np.empty((4 * d.H, d.H), dtype=dtype)
     db = np.empty((4 * d.H,), dtype=dtype) if with_bias else None
     work = np.empty((fastrnn_lstm_backward_work_len(&d, truncate),), dtype=dtype)
     cdef floating[:, :, ::1] dx_v = dx
     cdef floating[:, ::1] ds0_v = ds0
     cdef floating[:, ::1] dc0_v = dc0
-    cdef floating[:, ::1] dU_v = dU
+    cdef floating[:, ::1] dU_v
+    cdef floating *dU_ptr = NULL
+    if U is not None:
+        dU_v = dU
+        dU_ptr = &dU_v[0, 0]
     cdef floating[:, ::1] dW_v = dW
     cdef floating[::1] db_v
     cdef floating *db_ptr = NULL
@@ -82,15 +95,15 @@ def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     with nogil:
         if floating is float:
             status = fastrnn_lstm_backward_f32(
-                &d, truncate, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], &U[0, 0], &W[0, 0],
+                &d, truncate, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0],
                 &s[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0], &ds[0, 0, 0], dc_ptr,
-                &dx_v[0, 0, 0], &ds0_v[0, 0], &dc0_v[0, 0], &dU_v[0, 0], &dW_v[0, 0], db_ptr,
+                &dx_v[0, 0, 0], &ds0_v[0, 0], &dc0_v[0, 0], dU_ptr, &dW_v[0, 0], db_ptr,
                 &work_v[0])
         else:
             status = fastrnn_lstm_backward_f64(
-                &d, truncate, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], &U[0, 0], &W[0, 0],
+                &d, truncate, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0],
                 &s[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0], &ds[0, 0, 0], dc_ptr,
-                &dx_v[0, 0, 0], &ds0_v[0, 0], &dc0_v[0, 0], &dU_v[0, 0], &dW_v[0, 0], db_ptr,
+                &dx_v[0, 0, 0], &ds0_v[0, 0], &dc0_v[0, 0], dU_ptr, &dW_v[0, 0], db_ptr,
                 &work_v[0])
     raise_for_status(status, "lstm_backward")
     return dx, ds0, dc0, dU, dW, db

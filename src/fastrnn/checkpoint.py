@@ -11,7 +11,8 @@ The file is a plain NumPy ``.npz`` (a zip of ``.npy`` arrays), loaded with
                                      corpus fingerprint) or null, "extra" (free-form)}
     param/<name>        the model's parameters, PyTorch's names (see RNNLM)
     optim/<key>         the optimizer's state_dict() (step, per-parameter buffers)
-    trainer/<key>       the trainer's arrays (h: the carried state (num_layers, B, H))
+    trainer/<key>       the trainer's arrays (h: the carried state (num_layers, B, H);
+                        c: the LSTM's carried cell state, same shape)
 
 ``load`` checks all of it before building anything: the format tag, the JSON, that every
 array the hyper-parameters call for is there with the right dtype and shape and finite
@@ -228,11 +229,8 @@ def _build(arrays: dict, meta: dict, backend) -> Checkpoint:
     trainer_arrays = _entries(arrays, "trainer/")
     known |= {f"trainer/{k}" for k in trainer_arrays}
     if meta["trainer"] is not None:
-        h = trainer_arrays["h"]
         B = meta["trainer"]["config"]["batch_size"]
-        want = (model.num_layers, B, model.hidden_size)
-        if h.dtype != model.dtype or h.shape != want or not np.isfinite(h).all():
-            raise ValueError(f"trainer/h must be finite {model.dtype} {want}")
+        model.state_from_arrays(trainer_arrays, B, what="trainer/")  # h (and the LSTM's c)
     unexpected = sorted(set(arrays) - known)
     if unexpected:
         raise ValueError(f"unexpected entries {unexpected}")

@@ -131,14 +131,69 @@ def _model_dtype(dtype) -> np.dtype:
     return d
 
 
+# ---- the cells' kernel calls, shared by the layer classes and the language model -------
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # G, the blocks stacked in the weights
+STATE_NAMES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}  # output first
+
+
+def cell_forward(
+    backend, cell: str, x, initial: tuple, weights: tuple, need_cache: bool, nonlinearity="tanh"
+):
+    """Run one layer (one direction) of cell ("rnn", "lstm" or "gru") with backend's kernels.
+
+    x (T, B, D_k) is the input, or the input projection when U is None; initial holds one
+    (B, H) array or None (zeros) per state (STATE_NAMES[cell]); weights are (U, W, b_ih,
+    b_hh), the biases None without bias. Returns (states, cache), states one (T, B, H)
+    array per state."""
+    U, W, b_ih, b_hh = weights
+    if cell == "lstm":
+        s0, c0 = initial
+        s, c, cache = backend.lstm_forward(x, s0, c0, U, W, b_ih, b_hh, need_cache=need_cache)
+        return (s, c), cache
+    if cell == "gru":
+        s, cache = backend.gru_forward(x, initial[0], U, W, b_ih, b_hh, need_cache=need_cache)
+        return (s,), cache
+    b = None if b_ih is None else b_ih + b_hh  # the kernel takes their sum
+    s, cache = backend.rnn_forward(
+        x, initial[0], U, W, b, nonlinearity=nonlinearity, need_cache=need_cache
+    )
+    return (s,), cache
+
+
+def cell_backward(backend, cell: str, cache, d_states: tuple, truncate):
+    """Backward through ``cell_forward``'s call for the gradients arriving for each state at
+    every step, (T, B, H) each (None: zeros; never for the first, the output). Returns (dx,
+    d_initial, (dU, dW, db_ih, db_hh)), the bias gradients None without bias, dU None when
+    U was None."""
+    if cell == "lstm":
+        ds, dc = d_states
+        g = backend.lstm_backward(ds, cache, dc=dc, truncate=truncate)
+        return g.dx, (g.ds0, g.dc0), (g.dU, g.dW, g.db_ih, g.db_hh)
+    if cell == "gru":
+        g = backend.gru_backward(d_states[0], cache, truncate=truncate)
+        return g.dx, (g.ds0,), (g.dU, g.dW, g.db_ih, g.db_hh)
+    g = backend.rnn_backward(d_states[0], cache, truncate=truncate)
+    db_hh = None if g.db is None else g.db.copy()  # b_ih + b_hh: equal gradients
+    return g.dx, (g.ds0,), (g.dU, g.dW, g.db, db_hh)
+
+
 class _RecurrentBase:
     """Multi-layer, optionally bidirectional recurrent network in PyTorch's layout; see the
-    module docstring. Subclasses set ``gates`` and ``state_names`` and implement the two
-    kernel calls ``_cell_forward`` and ``_cell_backward``."""
+    module docstring. Subclasses set ``cell`` ("rnn", "lstm" or "gru"): its kernels run
+    through ``cell_forward`` and ``cell_backward``."""
 
     backend: ClassVar[Backend | None] = None
-    gates: ClassVar[int]  # G, the blocks stacked in the weights
-    state_names: ClassVar[tuple[str, ...]] = ("h",)  # the recurrent states, output first
+    cell: ClassVar[str]
+    nonlinearity = "tanh"  # the RNN's choice; the gated cells' activations are fixed
+
+    @property
+    def gates(self) -> int:
+        return GATES[self.cell]
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return STATE_NAMES[self.cell]
 
     def __init__(
         self,
@@ -218,19 +273,15 @@ class _RecurrentBase:
             f"bidirectional={self.bidirectional}, dtype=np.{self.dtype})"
         )
 
-    # ---- the cell's kernels (subclasses) ------------------------------------------
+    # ---- the cell's kernels ----------------------------------------------------------
 
     def _cell_forward(self, x, initial: tuple, weights: tuple, need_cache: bool):
-        """Run the cell over x (T, B, D_k) from the initial states (each (B, H) or None)
-        with weights (U, W, b_ih, b_hh): (states, cache), states one (T, B, H) array per
-        name in state_names."""
-        raise NotImplementedError
+        return cell_forward(
+            self.backend, self.cell, x, initial, weights, need_cache, self.nonlinearity
+        )
 
     def _cell_backward(self, cache, d_states: tuple, truncate):
-        """Backward through the cell for the gradients arriving for each state at every
-        step (T, B, H) (None: zeros; never for the first, the output): (dx, d_initial,
-        (dU, dW, db_ih, db_hh)), the bias gradients None without bias."""
-        raise NotImplementedError
+        return cell_backward(self.backend, self.cell, cache, d_states, truncate)
 
     # ---- inputs --------------------------------------------------------------------
 
@@ -540,7 +591,7 @@ class RNNBase(_SingleStateBase):
     Parameters
     ----------""" + _COMMON_PARAMETERS.format(extra='\n    nonlinearity : {"tanh", "relu"}')
 
-    gates = 1
+    cell = "rnn"
 
     def __init__(
         self,
@@ -570,19 +621,6 @@ class RNNBase(_SingleStateBase):
     def _extra_repr(self) -> str:
         return f"nonlinearity={self.nonlinearity!r}, "
 
-    def _cell_forward(self, x, initial, weights, need_cache):
-        U, W, b_ih, b_hh = weights
-        b = None if b_ih is None else b_ih + b_hh  # the kernel takes their sum
-        s, cache = self.backend.rnn_forward(
-            x, initial[0], U, W, b, nonlinearity=self.nonlinearity, need_cache=need_cache
-        )
-        return (s,), cache
-
-    def _cell_backward(self, cache, d_states, truncate):
-        g = self.backend.rnn_backward(d_states[0], cache, truncate=truncate)
-        db_hh = None if g.db is None else g.db.copy()  # b_ih + b_hh: equal gradients
-        return g.dx, (g.ds0,), (g.dU, g.dW, g.db, db_hh)
-
 
 class GRUBase(_SingleStateBase):
     """Multi-layer GRU in PyTorch's layout (``torch.nn.GRU``): gates r, z, n stacked,
@@ -592,15 +630,7 @@ class GRUBase(_SingleStateBase):
     Parameters
     ----------""" + _COMMON_PARAMETERS.format(extra="")
 
-    gates = 3
-
-    def _cell_forward(self, x, initial, weights, need_cache):
-        s, cache = self.backend.gru_forward(x, initial[0], *weights, need_cache=need_cache)
-        return (s,), cache
-
-    def _cell_backward(self, cache, d_states, truncate):
-        g = self.backend.gru_backward(d_states[0], cache, truncate=truncate)
-        return g.dx, (g.ds0,), (g.dU, g.dW, g.db_ih, g.db_hh)
+    cell = "gru"
 
 
 class LSTMBase(_RecurrentBase):
@@ -612,8 +642,7 @@ class LSTMBase(_RecurrentBase):
     Parameters
     ----------""" + _COMMON_PARAMETERS.format(extra="")
 
-    gates = 4
-    state_names = ("h", "c")
+    cell = "lstm"
 
     def forward(self, x, hx=None, lengths=None, *, need_cache=True):
         """Run every layer (and direction) over the sequences.
@@ -665,16 +694,6 @@ class LSTMBase(_RecurrentBase):
         dhx = _state_pair("dhx", dhx, ("dh_n", "dc_n"))
         dx, (dh0, dc0) = self._backward(dout, dhx, truncate)
         return dx, (dh0, dc0)
-
-    def _cell_forward(self, x, initial, weights, need_cache):
-        h0, c0 = initial
-        s, c, cache = self.backend.lstm_forward(x, h0, c0, *weights, need_cache=need_cache)
-        return (s, c), cache
-
-    def _cell_backward(self, cache, d_states, truncate):
-        ds, dc = d_states
-        g = self.backend.lstm_backward(ds, cache, dc=dc, truncate=truncate)
-        return g.dx, (g.ds0, g.dc0), (g.dU, g.dW, g.db_ih, g.db_hh)
 
 
 def bind(cls: type, backend: Backend, module: str) -> type:

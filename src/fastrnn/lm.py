@@ -1,5 +1,6 @@
 """The article's language model: token ids in, o_t = softmax(V s_t + c) out, over a stack
-of recurrent layers, written once and bound to a backend's kernels.
+of recurrent layers (vanilla RNN, LSTM or GRU), written once and bound to a backend's
+kernels.
 
 ``fastrnn.RNNLM`` and ``fastrnn.reference.RNNLM`` are ``RNNLMBase`` bound to the C kernels
 and to the NumPy reference, like ``RNN`` (see layers.py). One step of the model is
@@ -9,15 +10,19 @@ and to the NumPy reference, like ``RNN`` (see layers.py). One step of the model 
     o_t = softmax(V s_t + c)                 softmax_loss / softmax_forward
 
 and its gradients run the same kernels backwards: softmax_loss gives ds, rnn_backward
-gives dx, embedding_backward scatters dx into U's columns.
+gives dx, embedding_backward scatters dx into U's columns. The LSTM and GRU run the same
+way with their G = 4 or 3 gates stacked in U (G*H, D): the embedding lookup gives the input
+projection of every gate at once, (T, B, G*H), which lstm_forward / gru_forward take with
+U=None; the LSTM carries the pair (h, c) from call to call where the others carry h.
 
-Parameters follow PyTorch: the model is ``torch.nn.RNN(vocab_size, hidden_size,
-num_layers)`` fed one-hot vectors, followed by ``torch.nn.Linear(hidden_size,
-vocab_size)``, so the names are ``rnn.weight_ih_l0`` (H, D) (= U, whose columns are the
-token embeddings), ``rnn.weight_hh_l{k}`` (H, H) (= W), ``rnn.bias_ih_l{k}`` and
-``rnn.bias_hh_l{k}`` (H,) (their sum is b), ``rnn.weight_ih_l{k}`` (H, H) for k >= 1,
-``decoder.weight`` (K, H) (= V) and ``decoder.bias`` (K,) (= c), with K = D = vocab_size.
-Every entry starts from U(-1/sqrt(H), 1/sqrt(H)), PyTorch's initialization of both.
+Parameters follow PyTorch: the model is ``torch.nn.RNN`` (``LSTM``, ``GRU``)
+``(vocab_size, hidden_size, num_layers)`` fed one-hot vectors, followed by
+``torch.nn.Linear(hidden_size, vocab_size)``, so the names are ``rnn.weight_ih_l0`` (G*H, D)
+(= U, whose columns are the token embeddings), ``rnn.weight_hh_l{k}`` (G*H, H) (= W),
+``rnn.bias_ih_l{k}`` and ``rnn.bias_hh_l{k}`` (G*H,), ``rnn.weight_ih_l{k}`` (G*H, H) for
+k >= 1, ``decoder.weight`` (K, H) (= V) and ``decoder.bias`` (K,) (= c), with K = D =
+vocab_size and G = 1 for the vanilla RNN (whose two biases add up to b). Every entry starts
+from U(-1/sqrt(H), 1/sqrt(H)), PyTorch's initialization of both.
 """
 
 from __future__ import annotations
@@ -33,32 +38,30 @@ from . import _contract, layers
 
 Backend = ModuleType
 
-CELLS = ("rnn",)
-COMING_CELLS = ("lstm", "gru")  # TODO(#4): the cells of issue 4
+CELLS = ("rnn", "lstm", "gru")
+
+# The carried state: an array (num_layers, B, H) of hidden states for "rnn" and "gru", the
+# pair (h, c) of such arrays for "lstm", as torch's modules take and return it.
+State = np.ndarray | tuple[np.ndarray, np.ndarray]
 
 
 class LMLoss(NamedTuple):
     """Loss of a call of ``RNNLM.loss`` or ``RNNLM.loss_and_grads``, and the final state."""
 
     loss: float
-    h_n: np.ndarray  # (num_layers, B, H): pass it as h0 of the next call to carry it on
+    h_n: State  # (num_layers, B, H), the LSTM's pair (h_n, c_n): the next call's h0
 
 
 class LMOutput(NamedTuple):
     """Probabilities of ``RNNLM.forward`` and the final state."""
 
     probs: np.ndarray  # (T, B, K)
-    h_n: np.ndarray  # (num_layers, B, H)
+    h_n: State  # (num_layers, B, H), or the LSTM's pair (h_n, c_n)
 
 
 def check_cell(cell) -> str:
-    if cell in COMING_CELLS:
-        raise ValueError(
-            f"cell {cell!r} is not available yet: only 'rnn' for now ('lstm' and 'gru' are "
-            "coming with issue 4)"
-        )
     if cell not in CELLS:
-        raise ValueError(f"cell must be 'rnn' ('lstm' and 'gru' are coming); got {cell!r}")
+        raise ValueError(f"cell must be 'rnn', 'lstm' or 'gru'; got {cell!r}")
     return cell
 
 
@@ -77,9 +80,11 @@ class RNNLMBase:
         H.
     num_layers : int
         Stacked recurrent layers; layer k > 0 reads layer k-1's states.
-    cell : {"rnn"}
-        The recurrent cell. Only the vanilla RNN for now ("lstm" and "gru" are coming).
+    cell : {"rnn", "lstm", "gru"}
+        The recurrent cell: the vanilla RNN, or PyTorch's LSTM or GRU. The LSTM's state is
+        the pair (h, c) wherever a state goes in or comes out (h0, h_n).
     nonlinearity : {"tanh", "relu"}
+        The vanilla RNN's; the LSTM and GRU take only "tanh" (their activations are fixed).
     bias : bool
         Whether the recurrent layers and the decoder have biases.
     dtype : np.float32 or np.float64
@@ -116,6 +121,11 @@ class RNNLMBase:
         self.num_layers = _contract.check_int("num_layers", num_layers)
         self.cell = check_cell(cell)
         self.nonlinearity = _contract.check_nonlinearity(nonlinearity)
+        if self.cell != "rnn" and self.nonlinearity != "tanh":
+            raise ValueError(
+                f"nonlinearity {nonlinearity!r} is for cell='rnn'; the {self.cell.upper()}'s "
+                "gates have fixed activations (sigmoid and tanh)"
+            )
         self.bias = bool(bias)
         self.dtype = layers._model_dtype(dtype)
 
@@ -140,16 +150,22 @@ class RNNLMBase:
             "dtype": self.dtype.name,
         }
 
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """The carried states: ("h",), or ("h", "c") for the LSTM."""
+        return layers.STATE_NAMES[self.cell]
+
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name -> shape of every parameter, in initialization order."""
         D, H = self.vocab_size, self.hidden_size
+        GH = layers.GATES[self.cell] * H
         shapes = {}
         for k in range(self.num_layers):
-            shapes[f"rnn.weight_ih_l{k}"] = (H, D if k == 0 else H)
-            shapes[f"rnn.weight_hh_l{k}"] = (H, H)
+            shapes[f"rnn.weight_ih_l{k}"] = (GH, D if k == 0 else H)
+            shapes[f"rnn.weight_hh_l{k}"] = (GH, H)
             if self.bias:
-                shapes[f"rnn.bias_ih_l{k}"] = (H,)
-                shapes[f"rnn.bias_hh_l{k}"] = (H,)
+                shapes[f"rnn.bias_ih_l{k}"] = (GH,)
+                shapes[f"rnn.bias_hh_l{k}"] = (GH,)
         shapes["decoder.weight"] = (D, H)
         if self.bias:
             shapes["decoder.bias"] = (D,)
@@ -167,75 +183,131 @@ class RNNLMBase:
     def _ids(self, name: str, ids, TB=None) -> np.ndarray:
         return _contract.check_ids(name, ids, self.vocab_size, "vocab_size", TB=TB)
 
-    def _h0(self, h0, B: int) -> np.ndarray:
-        """h0 as a (num_layers, B, H) array of the model's dtype; None gives zeros."""
+    def _state(self, name: str, a, B: int) -> np.ndarray:
+        """One state as a (num_layers, B, H) array of the model's dtype; None gives zeros."""
         shape = (self.num_layers, B, self.hidden_size)
-        if h0 is None:
+        if a is None:
             return np.zeros(shape, dtype=self.dtype)
-        arrays, untyped = _contract.as_arrays(h0=h0)
-        a = arrays["h0"]
+        arrays, untyped = _contract.as_arrays(**{name: a})
+        a = arrays[name]
         _contract.common_float_dtype(arrays, untyped)  # refuses float16, complex, ...
         if a.dtype.kind == "f" and a.dtype != self.dtype and not untyped:
             raise TypeError(
-                f"h0 has dtype {a.dtype} but this model's parameters are {self.dtype}; pass "
-                f"h0.astype(np.{self.dtype})"
+                f"{name} has dtype {a.dtype} but this model's parameters are {self.dtype}; pass "
+                f"{name}.astype(np.{self.dtype})"
             )
         if a.shape != shape:
             raise ValueError(
-                f"h0 must have shape (num_layers, B, H) = {shape}; got {tuple(a.shape)}"
+                f"{name} must have shape (num_layers, B, H) = {shape}; got {tuple(a.shape)}"
             )
         return np.asarray(a, dtype=self.dtype)
 
-    def initial_state(self, batch_size: int) -> np.ndarray:
-        """Zeros of shape (num_layers, B, H): the state before the first token."""
+    def _initial(self, h0, B: int) -> tuple[np.ndarray, ...]:
+        """The state h0 (an array, the LSTM's pair, or None for zeros) as a tuple of
+        (num_layers, B, H) arrays, one per name in state_names."""
+        if len(self.state_names) == 1:
+            return (self._state("h0", h0, B),)
+        h0, c0 = layers._state_pair("h0", h0, ("h0", "c0"))
+        return self._state("h0", h0, B), self._state("c0", c0, B)
+
+    def _public(self, states: tuple[np.ndarray, ...]) -> State:
+        """The tuple of _initial as the API hands it out: an array, or the LSTM's pair."""
+        return states[0] if len(states) == 1 else tuple(states)
+
+    def initial_state(self, batch_size: int) -> State:
+        """Zeros of shape (num_layers, B, H) (a pair of them for the LSTM): the state before
+        the first token."""
         B = _contract.check_int("batch_size", batch_size)
-        return np.zeros((self.num_layers, B, self.hidden_size), dtype=self.dtype)
+        return self._public(self._initial(None, B))
+
+    def state_arrays(self, state: State) -> dict[str, np.ndarray]:
+        """A carried state as named copies, {"h": h} or, for the LSTM, {"h": h, "c": c}: how
+        a checkpoint stores it (``state_from_arrays`` reads it back)."""
+        parts = (state,) if len(self.state_names) == 1 else state
+        return {name: np.array(a) for name, a in zip(self.state_names, parts, strict=True)}
+
+    def state_from_arrays(self, arrays: Mapping, batch_size: int, what: str = "") -> State:
+        """The state ``state_arrays`` gave, checked: exactly the names of state_names, each
+        a finite array of the model's dtype and shape (num_layers, batch_size, H). Raises
+        ValueError naming ``what`` + the entry (e.g. "trainer/h")."""
+        names = self.state_names
+        unexpected = sorted(set(arrays) - set(names))
+        if unexpected:
+            raise ValueError(
+                f"{what}{unexpected[0]} is not a state of cell={self.cell!r} (it carries "
+                f"{', '.join(names)})"
+            )
+        shape = (self.num_layers, batch_size, self.hidden_size)
+        parts = []
+        for name in names:
+            if name not in arrays:
+                raise ValueError(
+                    f"{what}{name} is missing (cell={self.cell!r} carries {', '.join(names)})"
+                )
+            a = np.asarray(arrays[name])
+            if a.dtype != self.dtype or a.shape != shape or not np.isfinite(a).all():
+                raise ValueError(
+                    f"{what}{name} must be finite {self.dtype} {shape}; got {a.dtype} "
+                    f"{tuple(a.shape)}"
+                )
+            parts.append(np.array(a))
+        return self._public(tuple(parts))
 
     # ---- the recurrent stack -------------------------------------------------------
-    # The cell lives here only: an LSTM or GRU would replace these two methods (its state
-    # a pair for the LSTM), the embedding and the output layer stay as they are.
+    # The cell's kernels run through layers.cell_forward / cell_backward, as in the layer
+    # classes; the embedding and the output layer are the same for every cell.
 
-    def _layer(self, k: int):
-        """(U, W, b) of layer k; U is None for layer 0, whose input is the embedding."""
+    def _layer(self, k: int) -> tuple:
+        """(U, W, b_ih, b_hh) of layer k; U is None for layer 0, whose input is the
+        embedding (the input projection itself), the biases None without bias."""
         p = self.params
         U = None if k == 0 else p[f"rnn.weight_ih_l{k}"]
-        b = p[f"rnn.bias_ih_l{k}"] + p[f"rnn.bias_hh_l{k}"] if self.bias else None
-        return U, p[f"rnn.weight_hh_l{k}"], b
+        return U, p[f"rnn.weight_hh_l{k}"], p.get(f"rnn.bias_ih_l{k}"), p.get(f"rnn.bias_hh_l{k}")
 
-    def _run(self, ids: np.ndarray, h0: np.ndarray, need_cache: bool):
-        """Top-layer states s (T, B, H), final states (num_layers, B, H), and the
-        per-layer caches (None without need_cache)."""
+    def _run(self, ids: np.ndarray, initial: tuple, need_cache: bool):
+        """Top-layer states s (T, B, H), the final states (a tuple like initial, each
+        (num_layers, B, H)), and the per-layer caches (None without need_cache)."""
         layer_input = self.backend.embedding_forward(ids, self.params["rnn.weight_ih_l0"])
-        h_n = np.empty_like(h0)
+        finals = tuple(np.empty_like(a) for a in initial)
         caches = []
         for k in range(self.num_layers):
-            U, W, b = self._layer(k)
-            s, cache = self.backend.rnn_forward(
-                layer_input, h0[k], U, W, b, nonlinearity=self.nonlinearity, need_cache=need_cache
+            states, cache = layers.cell_forward(
+                self.backend,
+                self.cell,
+                layer_input,
+                tuple(a[k] for a in initial),
+                self._layer(k),
+                need_cache,
+                self.nonlinearity,
             )
             caches.append(cache)
-            h_n[k] = s[-1]
-            layer_input = s
-        return layer_input, h_n, caches
+            for final, state in zip(finals, states, strict=True):
+                final[k] = state[-1]
+            layer_input = states[0]
+        return layer_input, finals, caches
 
     def _backprop(self, ds: np.ndarray, caches: list, ids: np.ndarray, truncate) -> dict:
         """Gradients of the recurrent parameters from ds (T, B, H) on the top states; the
-        state entering the call gets none (h0 is a constant)."""
+        state entering the call gets none (h0 is a constant), nor does the LSTM's cell
+        state from outside its layer."""
         grads = {}
+        from_outside = (None,) * (len(self.state_names) - 1)  # dc: nothing but through s
         for k in reversed(range(self.num_layers)):
-            g = self.backend.rnn_backward(ds, caches[k], truncate=truncate)
+            dx, _, (dU, dW, db_ih, db_hh) = layers.cell_backward(
+                self.backend, self.cell, caches[k], (ds, *from_outside), truncate
+            )
             if k == 0:
                 # dx is the gradient on U[:, ids]: scatter it into U's columns
                 grads["rnn.weight_ih_l0"] = self.backend.embedding_backward(
-                    g.dx, ids, self.vocab_size
+                    dx, ids, self.vocab_size
                 )
             else:
-                grads[f"rnn.weight_ih_l{k}"] = g.dU
-            grads[f"rnn.weight_hh_l{k}"] = g.dW
+                grads[f"rnn.weight_ih_l{k}"] = dU
+            grads[f"rnn.weight_hh_l{k}"] = dW
             if self.bias:
-                grads[f"rnn.bias_ih_l{k}"] = g.db
-                grads[f"rnn.bias_hh_l{k}"] = g.db.copy()
-            ds = g.dx
+                grads[f"rnn.bias_ih_l{k}"] = db_ih
+                grads[f"rnn.bias_hh_l{k}"] = db_hh
+            ds = dx
         return grads
 
     def _decoder(self):
@@ -250,17 +322,17 @@ class RNNLMBase:
         ----------
         ids : int array (T, B)
             Token ids in [0, vocab_size), time-major.
-        h0 : array (num_layers, B, H) or None
-            State before the first step; None means zeros.
+        h0 : array (num_layers, B, H), the LSTM's pair (h0, c0) of them, or None
+            State before the first step; None (or a None in the pair) means zeros.
 
         Returns
         -------
-        LMOutput (probs (T, B, K), h_n (num_layers, B, H))
+        LMOutput (probs (T, B, K), h_n (num_layers, B, H), or the LSTM's pair (h_n, c_n))
         """
         ids = self._ids("ids", ids)
-        s, h_n, _ = self._run(ids, self._h0(h0, ids.shape[1]), need_cache=False)
+        s, h_n, _ = self._run(ids, self._initial(h0, ids.shape[1]), need_cache=False)
         V, c = self._decoder()
-        return LMOutput(self.backend.softmax_forward(s, V, c), h_n)
+        return LMOutput(self.backend.softmax_forward(s, V, c), self._public(h_n))
 
     __call__ = forward
 
@@ -272,10 +344,10 @@ class RNNLMBase:
         targets = self._ids("targets", targets, TB=ids.shape)
         mask = _contract.check_mask(mask, ids.shape)
         reduction = _contract.check_reduction(reduction)
-        s, h_n, _ = self._run(ids, self._h0(h0, ids.shape[1]), need_cache=False)
+        s, h_n, _ = self._run(ids, self._initial(h0, ids.shape[1]), need_cache=False)
         V, c = self._decoder()
         out = self.backend.softmax_loss(s, V, c, targets, mask, reduction=reduction)
-        return LMLoss(out.loss, h_n)
+        return LMLoss(out.loss, self._public(h_n))
 
     def loss_and_grads(
         self, ids, targets, h0=None, *, mask=None, reduction="mean", truncate=None, chunk=None
@@ -288,7 +360,7 @@ class RNNLMBase:
             Input tokens in [0, vocab_size), time-major.
         targets : int array (T, B)
             The token to predict at every step (for a language model, ids moved by one).
-        h0 : array (num_layers, B, H) or None
+        h0 : array (num_layers, B, H), the LSTM's pair (h0, c0) of them, or None
             State before the first step (None: zeros). It is a constant: no gradient flows
             into it, which is how a state carried over from the previous call is cut off.
         mask : array (T, B) of 0/1 or bool, or None
@@ -297,7 +369,8 @@ class RNNLMBase:
             "mean" divides by the number of unmasked targets in all T steps (a per-token
             loss; 0 with zero gradients when every target is masked), "sum" does not.
         truncate : int K >= 0 or None
-            Per-output BPTT window inside each layer (see ``rnn_backward``); None is exact.
+            Per-output BPTT window inside each layer (see ``rnn_backward``,
+            ``lstm_backward``, ``gru_backward``); None is exact.
         chunk : int L >= 1 or None
             Chunked truncated BPTT (min-char-rnn's scheme): the T steps are processed L at
             a time, each chunk starting from the previous chunk's final state taken as a
@@ -305,7 +378,7 @@ class RNNLMBase:
 
         Returns
         -------
-        LMLoss (loss float, h_n (num_layers, B, H))
+        LMLoss (loss float, h_n (num_layers, B, H) or the LSTM's pair (h_n, c_n))
             h_n is the state after the last step, to pass as the next call's h0.
         """
         ids = self._ids("ids", ids)
@@ -315,7 +388,7 @@ class RNNLMBase:
         reduction = _contract.check_reduction(reduction)
         truncate = _contract.check_truncate(truncate)
         L = _optional_int("chunk", chunk, 1) or T
-        h = self._h0(h0, B)
+        h = self._initial(h0, B)
         V, c = self._decoder()
 
         # One chunk: the kernel applies the reduction. Several: each chunk's sum, then one
@@ -352,7 +425,7 @@ class RNNLMBase:
             for g in grads.values():
                 g *= g.dtype.type(scale)
         self.grads = {name: grads[name] for name in self.params}
-        return LMLoss(total, h)
+        return LMLoss(total, self._public(h))
 
     # ---- generation ----------------------------------------------------------------
 
@@ -374,7 +447,7 @@ class RNNLMBase:
             Draw only among the k most likely tokens (None: all).
         seed : int, np.random.Generator or None
             The same seed gives the same tokens.
-        h0 : array (num_layers, 1, H) or None
+        h0 : array (num_layers, 1, H), the LSTM's pair of them, or None
             State before the prime.
 
         Returns
@@ -398,7 +471,7 @@ class RNNLMBase:
         c = None if c is None else c / c.dtype.type(temperature)
 
         out = np.empty(length, dtype=np.int64)
-        s, h, _ = self._run(prime, self._h0(h0, 1), need_cache=False)
+        s, h, _ = self._run(prime, self._initial(h0, 1), need_cache=False)
         for i in range(length):
             probs = self.backend.softmax_forward(s[-1:], V, c)[0, 0]
             out[i] = draw(probs, rng, top_k)

@@ -306,9 +306,11 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
     return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def _affine(v: np.ndarray, M: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    """v @ M.T + b for a batch of row vectors v; b may be None."""
-    return v @ M.T if b is None else v @ M.T + b
+def _affine(v: np.ndarray, M: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
+    """v @ M.T + b for a batch of row vectors v; b may be None, and M None means v is the
+    product already (the input projection of an embedding lookup)."""
+    Mv = v if M is None else v @ M.T
+    return Mv if b is None else Mv + b
 
 
 def _backpropagate(step_backward, injected: list, K: int | None, per_step: list) -> list:
@@ -348,10 +350,13 @@ def _backpropagate(step_backward, injected: list, K: int | None, per_step: list)
 def _weight_and_input_grads(dgx, dgh, x, s0, s, U):
     """dU, dW, dx from the gradients of the pre-activations of every step, dgx (T, B, G*H)
     of U x_t + b_ih and dgh of W s_{t-1} + b_hh (the same array unless the cell scales
-    W s_{t-1} + b_hh before adding it, as the GRU's n gate does)."""
+    W s_{t-1} + b_hh before adding it, as the GRU's n gate does). U None (x was the input
+    projection itself): dU is None and dx is dgx."""
     s_prev = np.concatenate([s0[None], s[:-1]])  # s_{t-1} for every t, (T, B, H)
-    dU = np.einsum("tbg,tbd->gd", dgx, x)  # sum over t of dgx[t].T @ x[t]
     dW = np.einsum("tbg,tbh->gh", dgh, s_prev)  # sum over t of dgh[t].T @ s_{t-1}
+    if U is None:
+        return None, dW, dgx.copy()
+    dU = np.einsum("tbg,tbd->gd", dgx, x)  # sum over t of dgx[t].T @ x[t]
     dx = dgx @ U
     return dU, dW, dx
 
@@ -364,8 +369,10 @@ def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     x : array (T, B, D)
     s0, c0 : array (B, H) or None
         Hidden and cell state before step 0; None means zeros.
-    U : array (4H, D)
-        Input-to-hidden weights of the gates i, f, g, o stacked (torch's weight_ih).
+    U : array (4H, D) or None
+        Input-to-hidden weights of the gates i, f, g, o stacked (torch's weight_ih). None
+        means x already holds the input projection U x_t, shape (T, B, 4H) (an embedding
+        lookup, say); dU is then None.
     W : array (4H, H)
         Hidden-to-hidden weights, same order (torch's weight_hh).
     b_ih, b_hh : array (4H,) or None
@@ -419,8 +426,10 @@ def lstm_backward(ds, cache, *, dc=None, truncate=None):
 
     Returns
     -------
-    LSTMGrads (dx (T,B,D), ds0 (B,H), dc0 (B,H), dU (4H,D), dW (4H,H), db_ih (4H,) or None,
-    db_hh (4H,) or None)
+    LSTMGrads (dx (T,B,D), ds0 (B,H), dc0 (B,H), dU (4H,D) or None, dW (4H,H), db_ih (4H,)
+    or None, db_hh (4H,) or None)
+        dU is None when the forward call had U=None (dx is then the gradient on the input
+        projection), the bias gradients when it had no biases.
     """
     ds, dc, cache, K = _contract.check_lstm_backward(ds, dc, cache, truncate)
     x, s0, c0, U, W, b_ih, b_hh, s, c, gates = cache
@@ -454,8 +463,10 @@ def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     x : array (T, B, D)
     s0 : array (B, H) or None
         State before step 0; None means zeros.
-    U : array (3H, D)
-        Input-to-hidden weights of the gates r, z, n stacked (torch's weight_ih).
+    U : array (3H, D) or None
+        Input-to-hidden weights of the gates r, z, n stacked (torch's weight_ih). None
+        means x already holds the input projection U x_t, shape (T, B, 3H); dU is then
+        None.
     W : array (3H, H)
         Hidden-to-hidden weights, same order (torch's weight_hh).
     b_ih, b_hh : array (3H,) or None
@@ -505,8 +516,10 @@ def gru_backward(ds, cache, *, truncate=None):
 
     Returns
     -------
-    GRUGrads (dx (T,B,D), ds0 (B,H), dU (3H,D), dW (3H,H), db_ih (3H,) or None,
+    GRUGrads (dx (T,B,D), ds0 (B,H), dU (3H,D) or None, dW (3H,H), db_ih (3H,) or None,
     db_hh (3H,) or None)
+        dU is None when the forward call had U=None (dx is then the gradient on the input
+        projection), the bias gradients when it had no biases.
     """
     ds, cache, K = _contract.check_gru_backward(ds, cache, truncate)
     x, s0, U, W, b_ih, b_hh, s, gates, hn = cache

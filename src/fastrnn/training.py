@@ -106,7 +106,8 @@ class Trainer:
         self.epoch = 0
         self.position = 0  # read position in every stream
         self.tokens_seen = 0
-        self.h = model.initial_state(self.batch_size)  # carried over between steps
+        # carried over between steps: an array, or the LSTM's pair (h, c)
+        self.h = model.initial_state(self.batch_size)
 
     @property
     def stream_length(self) -> int:
@@ -183,7 +184,7 @@ class Trainer:
             "corpus_tokens": int(self.tokens.size),
             "corpus_sha256": self.fingerprint,
         }
-        return meta, {"h": self.h.copy()}
+        return meta, self.model.state_arrays(self.h)  # h, and c for the LSTM
 
     @classmethod
     def restore(cls, model, optimizer, tokens, meta: dict, arrays: dict) -> Trainer:
@@ -202,15 +203,11 @@ class Trainer:
         position = _contract.check_int("position", meta["position"], 0)
         if position > trainer.stream_length:
             raise ValueError(f"read position {position} is past the end of the streams")
-        h = arrays["h"]
-        if h.shape != trainer.h.shape or h.dtype != model.dtype:
-            raise ValueError(
-                f"carried state h must be {model.dtype} {trainer.h.shape}; got {h.dtype} {h.shape}"
-            )
+        h = model.state_from_arrays(arrays, trainer.batch_size, what="carried state ")
         trainer.rng.bit_generator.state = meta["rng"]
         trainer.step_count = _contract.check_int("step", meta["step"], 0)
         trainer.epoch = _contract.check_int("epoch", meta["epoch"], 0)
         trainer.tokens_seen = _contract.check_int("tokens_seen", meta["tokens_seen"], 0)
         trainer.position = position
-        trainer.h = np.array(h, dtype=model.dtype)
+        trainer.h = h
         return trainer

@@ -6,17 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "fastrnn.h"
 #include "plain_blas.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
-            ++failures;                                                        \
-        }                                                                      \
-    } while (0)
 
 enum { T = 3, B = 2, H = 4, D = 5, K = 5 };
 
@@ -138,9 +130,5 @@ int main(void) {
     test_softmax_loss(FASTRNN_REDUCE_MEAN, 1);
     test_softmax_loss(FASTRNN_REDUCE_SUM, 1);
     test_all_masked_and_float32();
-    if (failures)
-        fprintf(stderr, "%d checks failed\n", failures);
-    else
-        printf("all checks passed\n");
-    return failures != 0;
+    return finish();
 }

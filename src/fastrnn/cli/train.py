@@ -3,7 +3,8 @@
 With no arguments: a character-level RNN on the built-in corpus (Python source from the
 running interpreter's standard library, see fastrnn.text.default_corpus), about two
 minutes on two cores. --text FILE trains on your own UTF-8 text, --level word on its
-words; --resume CKPT continues a run exactly where it stopped.
+words, --cell lstm or gru swaps the cell; --resume CKPT continues a run exactly where it
+stopped.
 
 Ctrl-C stops after the current step, saves the checkpoint and exits with status 130.
 """
@@ -24,6 +25,7 @@ from .errors import UserError
 DEFAULTS = {
     "level": "char",
     "vocab_size": 8000,
+    "cell": "rnn",
     "hidden": 256,
     "layers": 1,
     "seq_length": 64,
@@ -76,6 +78,11 @@ def add_parser(subparsers) -> None:
     )
 
     model = p.add_argument_group("model")
+    model.add_argument(
+        "--cell",
+        choices=["rnn", "lstm", "gru"],
+        help=f"recurrent cell: vanilla (tanh) RNN, LSTM or GRU (default {DEFAULTS['cell']})",
+    )
     model.add_argument(
         "--hidden",
         type=options.int_at_least(1),
@@ -302,6 +309,7 @@ def _start(args) -> Session:
         tokenizer.vocab_size,
         settings["hidden"],
         settings["layers"],
+        cell=settings["cell"],
         dtype=np.dtype(settings["dtype"]),
         seed=settings["seed"],
     )
@@ -401,7 +409,8 @@ def _train(session: Session, args) -> bool:
     per_step = trainer.seq_length * trainer.batch_size
     n_params = sum(p.size for p in model.params.values())
     print(
-        f"model    {model.num_layers} x RNN({model.hidden_size}), {n_params:,} parameters, "
+        f"model    {model.num_layers} x {model.cell.upper()}({model.hidden_size}), "
+        f"{n_params:,} parameters, "
         f"{model.dtype}; {trainer.optimizer!r}, {trainer.batch_size} streams x "
         f"{trainer.seq_length} tokens per step"
     )
