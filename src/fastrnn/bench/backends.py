@@ -12,6 +12,10 @@ finished when it returns: JAX results are blocked on) and ``to_numpy``, which tu
 (``"not available in this fastrnn (no fastrnn.LSTM)"``). Backends are looked up by name
 with ``load``; torch and JAX are imported only then (JAX must start after the CPU
 affinity is pinned, see ``threads``).
+
+``prepare_workload`` does the same for the whole-model workloads (``workloads``): a
+``WorkloadRunner``, a string, or None when the backend takes no part in that workload.
+``TutorialBackend`` is the lm-step's baseline, the tutorial's plain NumPy code.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .cases import Case, CellProblem
+from .tutorial_numpy import TutorialRNNNumpy
+from .workloads import (
+    GenerationProblem,
+    LMStepProblem,
+    WorkloadRunner,
+    load_rnnlm,
+    tutorial_style_runner,
+)
 
 BACKEND_NAMES = ("fastrnn", "reference", "torch", "jax")  # also the order within a round
 FORWARD_KEYS = ("out", "h_n", "c_n")  # the inference task's outputs (c_n for lstm only)
@@ -51,6 +63,11 @@ class Backend:
 
     def prepare(self, case: Case) -> Runner | str:
         raise NotImplementedError
+
+    def prepare_workload(self, problem) -> WorkloadRunner | str | None:
+        """A runner for a workload's problem (``LMStepProblem``, ``GenerationProblem``),
+        why it cannot run it, or None when it does not take part (no row)."""
+        return None
 
 
 def split_state(state) -> dict[str, Any]:
@@ -126,6 +143,67 @@ class LayerBackend(Backend):
                 return arrays
 
         return Runner(call, to_numpy)
+
+    def prepare_workload(self, problem) -> WorkloadRunner | str | None:
+        if isinstance(problem, LMStepProblem):
+            return self._lm_step(problem)
+        if isinstance(problem, GenerationProblem):
+            if getattr(self.module, "RNNLM", None) is None:
+                return f"not available in this fastrnn (no {self.module.__name__}.RNNLM)"
+            return self._generation(problem)
+        return None
+
+    def _lm_step(self, problem: LMStepProblem) -> WorkloadRunner:
+        """``fastrnn.compat.RNNNumpy`` with its kernels taken from this backend's module
+        (fastrnn's are the C kernels it ships with, the reference's are NumPy)."""
+        from ..compat import RNNNumpy
+
+        w = problem.workload
+        model_class = type("RNNNumpy", (RNNNumpy,), {"backend": self.module})
+        # The constructor draws the tutorial's weights from NumPy's global RandomState:
+        # leave that state as it was, then load the problem's weights.
+        state = np.random.get_state()  # noqa: NPY002
+        try:
+            model = model_class(w.V, w.H, w.truncate)
+        finally:
+            np.random.set_state(state)  # noqa: NPY002
+        model.U, model.V, model.W = problem.U, problem.V, problem.W
+        kernels = "the C kernels" if self.name == "fastrnn" else f"{self.module.__name__}'s kernels"
+        return tutorial_style_runner(
+            lambda: model.bptt(problem.x, problem.y), f"compat.RNNNumpy.bptt(x, y) on {kernels}"
+        )
+
+    def _generation(self, problem: GenerationProblem) -> WorkloadRunner:
+        w = problem.workload
+        model = load_rnnlm(self.module, problem)
+
+        def call():
+            return model.sample(problem.prime, w.length, seed=problem.seed)
+
+        def outputs():
+            return {"greedy": model.sample(problem.prime, w.length, top_k=1), "sampled": call()}
+
+        return WorkloadRunner(
+            call, outputs, f"{self.module.__name__}.RNNLM.sample(prime, {w.length}, seed=...)"
+        )
+
+
+class TutorialBackend(Backend):
+    """The lm-step's baseline: the tutorial's bptt in plain NumPy (``tutorial_numpy``).
+    It takes part in every run that includes the lm-step, whatever ``backends`` says."""
+
+    name = "tutorial"
+
+    def prepare_workload(self, problem) -> WorkloadRunner | None:
+        if not isinstance(problem, LMStepProblem):
+            return None
+        model = TutorialRNNNumpy(
+            problem.U, problem.V, problem.W, bptt_truncate=problem.workload.truncate
+        )
+        return tutorial_style_runner(
+            lambda: model.bptt(problem.x, problem.y),
+            "the tutorial's RNNNumpy.bptt(x, y): plain NumPy, Python loops over the steps",
+        )
 
 
 def oracle(problem: CellProblem) -> dict[str, np.ndarray] | str:

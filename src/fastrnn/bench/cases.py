@@ -101,34 +101,6 @@ def flops(cell: Cell, shape: Shape, task: str) -> int:
 
 
 @dataclass(frozen=True)
-class Pending:
-    """A workload the issue asks for that this fastrnn cannot run yet.
-
-    The plug-in point: once ``fastrnn.<needs>`` exists, the workload gets cases and
-    runners of its own (like the cells' ``Case`` and the backends' ``prepare``) and leaves
-    this list."""
-
-    name: str
-    description: str
-    needs: str  # attribute of the fastrnn module the workload needs
-
-
-PENDING = (
-    Pending(
-        "lm-step",
-        "word-level language-model step: V=8000 H=100 B=1 T=20, per-output truncation 4, "
-        "float64, per sentence, against the tutorial's plain NumPy code",
-        needs="RNNLM",
-    ),
-    Pending(
-        "generation",
-        "single-stream generation: B=1 H=256 vocabulary 100, tokens/s against torch",
-        needs="RNNLM",
-    ),
-)
-
-
-@dataclass(frozen=True)
 class CellProblem:
     """One cell's weights and data, shared by every backend.
 

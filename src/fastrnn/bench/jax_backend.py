@@ -6,6 +6,13 @@ gx = x W_ih^T + b_ih as a (T*B, D) x (D, G*H) product; the scan then does one
 sum(out * dout) + sum(h_n * dh_n) with respect to the parameters, x and h0, which gives
 dx, dh0 and every parameter gradient, as torch's ``autograd.grad`` does.
 
+The lm-step workload is the tutorial's model in the same style: the embedding U[:, x_t]
+of all T words gathered at once, a ``lax.scan`` of s_t = tanh(U[:, x_t] + W s_{t-1}),
+the logits V s_t of all steps as one matmul, the summed cross-entropy, and
+``jax.value_and_grad`` for dLdU, dLdV, dLdW: exact BPTT (JAX has no per-output window).
+It runs in float64 whatever the run's dtype (``jax.enable_x64`` while it is compiled and
+called).
+
 Each (case, task) is compiled ahead of time (``jit(f).lower(...).compile()``): that time
 is reported as the runner's ``compile_s`` and excluded from the timings. Importing this
 module imports JAX but does not start its CPU backend; the suite pins the process's CPU
@@ -24,6 +31,7 @@ from jax import lax
 
 from .backends import Backend, Runner
 from .cases import Case
+from .workloads import GRADIENT_NAMES, LMStepProblem, WorkloadRunner
 
 
 def _rnn_scan(p, gx, h0):
@@ -88,6 +96,18 @@ def forward(cell: str, p: dict, x, h0):
 def _loss(cell, p, x, h0, dout, dh_n):
     out, finals = forward(cell, p, x, h0)
     return jnp.sum(out * dout) + jnp.sum(finals[0] * dh_n), (out, finals)
+
+
+def _tutorial_loss(U, V, W, x, y):
+    """The tutorial's summed cross-entropy of one sentence: x, y (T,) word indices."""
+
+    def step(s, Ux_t):
+        s = jnp.tanh(Ux_t + W @ s)
+        return s, s
+
+    _, s = lax.scan(step, jnp.zeros(W.shape[0], W.dtype), U[:, x].T)  # s (T, H)
+    log_o = jax.nn.log_softmax(s @ V.T)  # (T, V)
+    return -jnp.sum(log_o[jnp.arange(x.shape[0]), y])
 
 
 def _final_arrays(finals) -> dict[str, np.ndarray]:
@@ -163,3 +183,25 @@ class JaxBackend(Backend):
                 return arrays
 
         return Runner(call, to_numpy, compile_s)
+
+    def prepare_workload(self, problem) -> WorkloadRunner | None:
+        if not isinstance(problem, LMStepProblem):
+            return None  # generation is compared with torch only
+        with jax.enable_x64(True):
+            args = tuple(jnp.asarray(a) for a in (problem.U, problem.V, problem.W))
+            args += (jnp.asarray(problem.x), jnp.asarray(problem.y))
+            gradient = jax.value_and_grad(_tutorial_loss, argnums=(0, 1, 2))
+            start = time.perf_counter()
+            compiled = jax.jit(gradient).lower(*args).compile()
+            compile_s = time.perf_counter() - start
+
+        def call():
+            with jax.enable_x64(True):
+                return jax.block_until_ready(compiled(*args))
+
+        def outputs():
+            _, grads = call()
+            return dict(zip(GRADIENT_NAMES, (np.asarray(g) for g in grads), strict=True))
+
+        timed = "jitted value_and_grad of a lax.scan: exact BPTT (JAX has no per-output window)"
+        return WorkloadRunner(call, outputs, timed, full_bptt=True, compile_s=compile_s)

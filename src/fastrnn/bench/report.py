@@ -1,4 +1,4 @@
-"""What surrounds the numbers: machine, versions and BLAS, and the printed table."""
+"""What surrounds the numbers: machine, versions and BLAS, and the printed tables."""
 
 from __future__ import annotations
 
@@ -150,7 +150,9 @@ def format_header(result: dict) -> str:
         f"torch.set_num_threads, CPU affinity "
         + (f"pinned to CPU(s) {', '.join(map(str, pinned))} (JAX)" if pinned else "unsupported"),
         f"peak      {peak['routine']} {peak['n']}^3 through NumPy, best of {peak['trials']}: "
-        f"{peak['gflops']:.1f} GFLOP/s",
+        f"{peak['gflops']:.1f} GFLOP/s"
+        if peak
+        else "peak      not measured (no cells)",
         f"timing    {rounds}, samples of >= {1e3 * s['target_s']:g} ms after a warm-up; "
         "every backend checked against the float64 reference first",
     ]
@@ -213,46 +215,97 @@ def _cells(row: dict) -> list[str]:
 
 
 def format_table(result: dict) -> str:
-    """The results as an aligned text table, a row per (cell, shape, task, backend);
-    rows that were not timed carry their status and reason instead of numbers."""
+    """The cells' results as an aligned text table, a row per (cell, shape, task,
+    backend); rows that were not timed carry their status and reason instead of numbers.
+    Empty when the run had no cells."""
+    if not result["results"]:
+        return ""
     table = [_cells(row) for row in result["results"]]
-    timed = [cells for cells in table if len(cells) == len(_COLUMNS)]
-    widths = [max(len(c[i]) for c in (_COLUMNS, *timed)) for i in range(len(_COLUMNS))]
-    for cells in table:  # status rows widen only the text columns
-        for i in range(_TEXT_COLUMNS):
-            widths[i] = max(widths[i], len(cells[i]))
+    head, rule, *body = _aligned(list(_COLUMNS), table, _TEXT_COLUMNS)
+    lines = [head, rule]
+    previous = None
+    for cells, text in zip(table, body, strict=True):
+        group = cells[:3]  # a blank line between (cell, shape, dims) groups
+        if previous is not None and group != previous:
+            lines.append("")
+        previous = group
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def _aligned(head: list[str], rows: list[list[str]], text_columns: int) -> list[str]:
+    """head, a rule and rows, the first text_columns left-aligned, the rest right; a row
+    shorter than head ends in a message running to the end of the line."""
+    full = [r for r in rows if len(r) == len(head)]
+    widths = [max(len(r[i]) for r in (head, *full)) for i in range(len(head))]
+    for r in rows:
+        for i in range(min(text_columns, len(r) - 1)):
+            widths[i] = max(widths[i], len(r[i]))
 
     def line(cells) -> str:
         out = []
         for i, cell in enumerate(cells):
-            if i >= len(widths) or len(cells) < len(_COLUMNS) and i == len(cells) - 1:
-                out.append(cell)  # a status message runs to the end of the line
-            elif i < _TEXT_COLUMNS:
-                out.append(cell.ljust(widths[i]))
+            if len(cells) < len(head) and i == len(cells) - 1:
+                out.append(cell)
             else:
-                out.append(cell.rjust(widths[i]))
+                out.append(cell.ljust(widths[i]) if i < text_columns else cell.rjust(widths[i]))
         return "  ".join(out).rstrip()
 
-    lines = [line(_COLUMNS), "  ".join("-" * w for w in widths)]
-    previous = None
-    for cells in table:
-        group = cells[:3]
-        if previous is not None and group != previous:
-            lines.append("")
-        previous = group
-        lines.append(line(cells))
-    if result["pending"]:
-        lines.append("")
-    for pending in result["pending"]:
-        lines.append(f"{pending['workload']}: {pending['reason']} ({pending['description']})")
-    return "\n".join(lines)
+    return [line(head), "  ".join("-" * w for w in widths), *map(line, rows)]
+
+
+def _workload_cells(row: dict, scale: float) -> list[str]:
+    if row["status"] != "ok":
+        return [row["backend"], f"{row['status']}: {row['reason']}"]
+
+    def per_item(key: str) -> str:
+        value = scale * row[key] / row["items_per_call"]
+        return f"{value:.3f}" if value < 10 else f"{value:.2f}" if value < 100 else f"{value:.1f}"
+
+    def ratio(key: str) -> str:
+        return "" if row[key] is None else f"{row[key]:.2f}"
+
+    return [
+        row["backend"],
+        str(row["rounds"]),
+        per_item("median_s"),
+        per_item("min_s"),
+        per_item("max_s"),
+        f"{row['items_per_s']:,.0f}",
+        ratio("ratio_to_fastrnn"),
+        ratio("paired_ratio_to_fastrnn"),
+        "" if row["compile_s"] is None else f"{row['compile_s']:.2f}",
+    ]
+
+
+def format_workloads(result: dict) -> str:
+    """The workloads' results: per workload a title, an aligned table of its backends
+    (times per item: ms, or us when every backend takes under a millisecond) and what
+    each backend's timed call runs. Empty when the run had no workloads."""
+    described = {w["name"]: w for w in result["settings"].get("workloads", [])}
+    blocks = []
+    for name in dict.fromkeys(row["workload"] for row in result["workloads"]):
+        rows = [row for row in result["workloads"] if row["workload"] == name]
+        item = rows[0]["item"]
+        timed = [row for row in rows if row["status"] == "ok"]
+        fast = timed and max(row["per_item_s"] for row in timed) < 1e-3
+        unit, scale = ("us", 1e6) if fast else ("ms", 1e3)
+        head = ["backend", "rounds", f"{unit}/{item}", f"min {unit}", f"max {unit}"]
+        head += [f"{item}s/s", "x fastrnn", "paired", "compile s"]
+        lines = [f"{name}: {described[name]['description']}" if name in described else name]
+        lines += _aligned(head, [_workload_cells(row, scale) for row in rows], text_columns=1)
+        lines += [f"  {row['backend']}: {row['timed']}" for row in rows if row["timed"]]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def format_notes(result: dict) -> str:
-    peak = result["peak"]
-    tasks = "; ".join(f"{task} = {text}" for task, text in TASK_DESCRIPTIONS.items())
-    return "\n".join(
-        [
+    """What the columns mean (of the tables the run has), the total time and the load."""
+    lines = []
+    if result["results"]:
+        peak = result["peak"]
+        tasks = "; ".join(f"{task} = {text}" for task, text in TASK_DESCRIPTIONS.items())
+        lines += [
             "ms per call: median (min, max) over interleaved rounds. tokens/s = T*B / median. "
             "GFLOP/s counts 2 flops per multiply-add",
             "of the textbook GEMMs: inference 2*T*B*G*H*(D+H), training 3x that, G = 1 rnn, "
@@ -262,7 +315,18 @@ def format_notes(result: dict) -> str:
             "paired: median over rounds of the same ratio within a round. compile s: JAX's "
             "ahead-of-time compilation, not timed.",
             f"Tasks: {tasks}.",
-            f"Total {result['wall_s']:.0f} s; load average at the end "
-            f"{_loadavg(result['machine'].get('loadavg_end'))}.",
         ]
+    if result["workloads"]:
+        lines += [
+            "Workloads: per item (sentence, token), the median (min, max) over interleaved "
+            "rounds of a call's time over its items.",
+            "x fastrnn: this backend's median / fastrnn's (above 1: fastrnn is faster), paired: "
+            "the median of that ratio within a round;",
+            "on the lm-step, the tutorial's row is fastrnn's speedup over the tutorial's plain "
+            "NumPy code. compile s: JAX's, not timed.",
+        ]
+    lines.append(
+        f"Total {result['wall_s']:.0f} s; load average at the end "
+        f"{_loadavg(result['machine'].get('loadavg_end'))}."
     )
+    return "\n".join(lines)

@@ -1,4 +1,7 @@
-"""``run``: check every backend against the reference, then time them side by side."""
+"""``run``: check every backend against the reference, then time them side by side.
+
+The cells (cell, shape, task) come first, then the workloads (``workloads``), each
+timed the same way (``_time_side_by_side``) under the same thread limits."""
 
 from __future__ import annotations
 
@@ -10,12 +13,14 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from . import backends as backends_module
 from . import report, timing
-from .backends import BACKEND_NAMES, FORWARD_KEYS, Backend, Runner
-from .cases import CELLS, PENDING, SHAPES, TASKS, Case, Cell, Shape, make_problem, parse_shape
+from .backends import BACKEND_NAMES, FORWARD_KEYS, Backend, Runner, TutorialBackend
+from .cases import CELLS, SHAPES, TASKS, Case, Cell, Shape, make_problem, parse_shape
 from .check import TOLERANCES, Disagreement, compare
 from .threads import available_cpus, pinned_cpus
+from .workloads import WORKLOADS, Workload
 
-SCHEMA = "fastrnn-bench/1"
+# 2: the workloads (lm-step, generation) replace the "pending" list of version 1.
+SCHEMA = "fastrnn-bench/2"
 
 # Timing settings of the two modes: interleaved rounds per case (cut to fit the budget in
 # seconds, never below min_rounds), the shortest duration of a sample, and how many GEMMs
@@ -29,37 +34,34 @@ QUICK_SHAPES = ("tutorial", "small", "medium")  # --quick skips large unless ask
 Progress = Callable[[int, int, str], None]  # (cases done, cases in all, what happens now)
 
 
-def _choices(kind: str, values, known) -> list[str]:
-    """values without repeats, checked against known."""
+def _choices(kind: str, values, known, allow_none: bool = False) -> list[str]:
+    """values without repeats, checked against known; empty only when allow_none."""
     values = list(values)
     unknown = ", ".join(repr(v) for v in values if v not in known)
     if unknown:
         raise ValueError(f"unknown {kind} {unknown}: choose from {', '.join(known)}")
-    if not values:
+    if not values and not allow_none:
         raise ValueError(f"no {kind} selected")
     return list(dict.fromkeys(values))
 
 
-# The fields of a timed row (results of rows that were not timed hold None).
+# What every timed row holds, cell or workload: the check, the samples and their
+# statistics (seconds per call) and the ratios to fastrnn. Untimed rows hold None.
+_TIMED = ("check", "compile_s", "rounds", "inner", "samples_s")
+_STATS = ("median_s", "q1_s", "q3_s", "min_s", "max_s")
+_RATIOS = ("ratio_to_fastrnn", "paired_ratio_to_fastrnn")
+# A cell row adds flops and tokens; a workload row the time and rate per item.
 TIMING_FIELDS = (
     "flops_per_call",
     "tokens_per_call",
-    "check",
-    "compile_s",
-    "rounds",
-    "inner",
-    "samples_s",
-    "median_s",
-    "q1_s",
-    "q3_s",
-    "min_s",
-    "max_s",
+    *_TIMED,
+    *_STATS,
     "tokens_per_s",
     "gflops",
     "percent_of_peak",
-    "ratio_to_fastrnn",
-    "paired_ratio_to_fastrnn",
+    *_RATIOS,
 )
+WORKLOAD_TIMING_FIELDS = (*_TIMED, *_STATS, "per_item_s", "items_per_s", *_RATIOS)
 
 
 def _row(cell, shape: Shape | None, task, backend, status: str, reason: str | None = None) -> dict:
@@ -88,6 +90,7 @@ def run(
     shapes: Sequence[str | Shape] | None = None,
     tasks: Sequence[str] | None = None,
     backends: Sequence[str | Backend] | None = None,
+    workloads: Sequence[str | Workload] | None = None,
     dtype: str = "float32",
     threads: int = 1,
     quick: bool = False,
@@ -107,13 +110,18 @@ def run(
 
     Parameters
     ----------
-    cells : names from CELLS ("rnn", "lstm", "gru"); default all
+    cells : names from CELLS ("rnn", "lstm", "gru"); default all; [] for none
         Cells this fastrnn does not provide are reported as not available.
     shapes : names from SHAPES, ``"T,B,D,H"`` strings or Shape objects
         Default all four; with quick, all but "large".
     tasks : "inference" and/or "training"; default both
     backends : names from BACKEND_NAMES or Backend objects; default all
-        A backend that cannot be imported is reported as not installed.
+        A backend that cannot be imported is reported as not installed. The lm-step's
+        baseline, the tutorial's plain NumPy code, runs whatever this says.
+    workloads : names from WORKLOADS ("lm-step", "generation") or workload objects
+        (``workloads.LMStep(V=..., ...)``, ``workloads.Generation(...)``); default both;
+        [] for none. Their sizes and dtypes are their own (``dtype`` and ``shapes`` do
+        not apply), and they run after the cells.
     dtype : "float32" or "float64"
     threads : int
         Threads for every BLAS (threadpoolctl), torch (set_num_threads) and JAX (CPU
@@ -131,16 +139,22 @@ def run(
     -------
     dict, JSON-ready
         ``schema``, ``settings``, ``machine``, ``versions``, ``blas``, ``threads``,
-        ``peak`` (the measured GEMM GFLOP/s), ``results`` (one row per cell, shape, task
-        and backend: status, reason, check errors, samples, median_s, q1_s, q3_s, min_s,
-        max_s, tokens_per_s, gflops, percent_of_peak, ratio_to_fastrnn,
-        paired_ratio_to_fastrnn, compile_s), ``pending`` (workloads this fastrnn cannot
-        run yet) and ``wall_s``. Rows whose backend or cell is unavailable use None for
-        the fields that do not apply.
+        ``peak`` (the measured GEMM GFLOP/s; None without cells), ``results`` (one row per
+        cell, shape, task and backend: status, reason, check errors, samples, median_s,
+        q1_s, q3_s, min_s, max_s, tokens_per_s, gflops, percent_of_peak,
+        ratio_to_fastrnn, paired_ratio_to_fastrnn, compile_s), ``workloads`` (one row per
+        workload and backend: workload, sizes, dtype, item, items_per_call, backend,
+        timed, full_bptt, status, reason, check, samples, median_s (per call), q1_s, q3_s,
+        min_s, max_s, per_item_s, items_per_s, ratio_to_fastrnn, paired_ratio_to_fastrnn,
+        compile_s) and ``wall_s``. Rows whose backend or cell is unavailable use None for the
+        fields that do not apply.
     """
     started = time.perf_counter()
     settings = _settings(quick, rounds, target_ms, budget_s, threads, dtype)
-    cell_names = _choices("cell", CELLS if cells is None else cells, CELLS)
+    cell_names = _choices("cell", CELLS if cells is None else cells, CELLS, allow_none=True)
+    workload_list = _workloads(workloads)
+    if not cell_names and not workload_list:
+        raise ValueError("neither a cell nor a workload selected: nothing to run")
     task_names = _choices("task", TASKS if tasks is None else tasks, TASKS)
     shape_list = [
         s if isinstance(s, Shape) else parse_shape(s)
@@ -160,8 +174,18 @@ def run(
         shapes=[vars(s) for s in shape_list],
         tasks=task_names,
         backends=[b.name if isinstance(b, Backend) else b for b in requested],
+        workloads=[
+            {
+                "name": w.name,
+                "sizes": w.sizes(),
+                "dtype": w.dtype.name,
+                "item": w.item,
+                "description": w.describe(),
+            }
+            for w in workload_list
+        ],
     )
-    result = {"schema": SCHEMA, "settings": settings, "results": [], "pending": []}
+    result = {"schema": SCHEMA, "settings": settings, "results": [], "workloads": []}
     result["machine"] = report.machine_info()
     np_dtype = np.dtype(dtype)
 
@@ -190,16 +214,24 @@ def run(
                     "how": "threadpoolctl limit on every BLAS/OpenMP pool, "
                     "torch.set_num_threads, CPU affinity of every thread of the process (JAX)",
                 }
-                if progress is not None:
-                    progress(0, 1, f"measuring the {dtype} GEMM peak")
-                result["peak"] = timing.gemm_peak(np_dtype, trials=settings["peak_trials"])
+                result["peak"] = None  # only the cells' %peak needs it
+                if cell_names:
+                    if progress is not None:
+                        progress(0, 1, f"measuring the {dtype} GEMM peak")
+                    result["peak"] = timing.gemm_peak(np_dtype, trials=settings["peak_trials"])
                 cases = (cell_names, shape_list, task_names, np_dtype, seed)
-                _run_cases(result, loaded, cases, settings, progress)
+                steps = _Steps(progress, _count_cases(cases) + len(workload_list))
+                _run_cases(result, loaded, cases, settings, steps)
+                if workload_list:
+                    # The tutorial's code is the lm-step's yardstick: it always runs.
+                    with_baseline = _with_tutorial(loaded)
+                    for workload in workload_list:
+                        _run_workload(result, with_baseline, workload, seed, settings, steps)
+                steps.finish()
         finally:
             for backend in opened:
                 backend.close()
 
-    result["pending"] = _pending_rows()
     result["machine"]["loadavg_end"] = report.loadavg()
     result["wall_s"] = time.perf_counter() - started
     return result
@@ -237,42 +269,62 @@ def _settings(quick, rounds, target_ms, budget_s, threads, dtype) -> dict:
     return settings
 
 
-def _pending_rows() -> list[dict]:
-    import fastrnn
-
-    rows = []
-    for pending in PENDING:
-        if getattr(fastrnn, pending.needs, None) is None:
-            reason = f"pending: needs fastrnn.{pending.needs}"
-        else:
-            reason = f"pending: fastrnn.{pending.needs} exists, the benchmark has no adapter yet"
-        rows.append(
-            {
-                "workload": pending.name,
-                "description": pending.description,
-                "status": "pending",
-                "reason": reason,
-            }
-        )
-    return rows
+def _workloads(workloads) -> list[Workload]:
+    """The workload objects of names (WORKLOADS) or objects, without repeats."""
+    if workloads is None:
+        return list(WORKLOADS.values())
+    names = [w for w in workloads if isinstance(w, str)]
+    _choices("workload", names, WORKLOADS, allow_none=True)
+    chosen = [WORKLOADS[w] if isinstance(w, str) else w for w in workloads]
+    return list(dict.fromkeys(chosen))
 
 
-def _run_cases(result, loaded, cases, settings, progress):
+def _with_tutorial(loaded: list[Backend]) -> list[Backend]:
+    """The backends with the tutorial's code right after fastrnn (first without it)."""
+    names = [b.name for b in loaded]
+    at = names.index("fastrnn") + 1 if "fastrnn" in names else 0
+    return [*loaded[:at], TutorialBackend(), *loaded[at:]]
+
+
+class _Steps:
+    """Progress over the cases and workloads of a run: (done, total, message) calls."""
+
+    def __init__(self, progress: Progress | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def say(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(self.done, self.total, message)
+
+    def advance(self) -> None:
+        self.done += 1
+
+    def finish(self) -> None:
+        if self.total:
+            self.done = self.total
+            self.say("done")
+
+
+def _count_cases(cases) -> int:
+    """The (cell, shape, task) cases of a run that will be timed."""
+    cell_names, shapes, task_names = cases[:3]
+    runnable = [name for name in cell_names if _cell_unavailable(CELLS[name]) is None]
+    return len(runnable) * len(shapes) * len(task_names)
+
+
+def _run_cases(result, loaded, cases, settings, steps: _Steps):
     """Append a row per (cell, shape, task, backend) to result["results"]."""
     cell_names, shapes, task_names, dtype, seed = cases
     rows = result["results"]
-    runnable = [CELLS[name] for name in cell_names if _cell_unavailable(CELLS[name]) is None]
-    total = len(runnable) * len(shapes) * len(task_names)
-    done = 0
     for name in cell_names:
         cell = CELLS[name]
-        if cell not in runnable:
-            rows.append(_row(name, None, None, None, "unavailable", _cell_unavailable(cell)))
+        unavailable = _cell_unavailable(cell)
+        if unavailable is not None:
+            rows.append(_row(name, None, None, None, "unavailable", unavailable))
             continue
         for shape in shapes:
             problem = make_problem(cell, shape, dtype, seed)
-            if progress is not None:
-                progress(done, total, f"{cell.name} {shape.name}: float64 reference")
+            steps.say(f"{cell.name} {shape.name}: float64 reference")
             expected = backends_module.oracle(problem)
             for task in task_names:
                 case = Case(problem, task)
@@ -280,14 +332,11 @@ def _run_cases(result, loaded, cases, settings, progress):
                 if task == "inference":
                     want = {k: v for k, v in expected.items() if k in FORWARD_KEYS}
 
-                def say(message: str, case=case, done=done) -> None:
-                    if progress is not None:
-                        progress(done, total, f"{case.label()}: {message}")
+                def say(message: str, case=case) -> None:
+                    steps.say(f"{case.label()}: {message}")
 
                 rows.extend(_bench_case(case, want, loaded, settings, result["peak"], say))
-                done += 1
-    if progress is not None and total:
-        progress(total, total, "done")
+                steps.advance()
 
 
 def _cell_unavailable(cell: Cell) -> str | None:
@@ -329,32 +378,114 @@ def _bench_case(case: Case, want: dict, loaded: list[Backend], settings: dict, p
     if not runners:
         return list(rows.values())
 
+    timed = _time_side_by_side({name: r.call for name, r in runners.items()}, settings, say)
+    for name, stats in timed.items():
+        row = rows[name]
+        row.update(stats)
+        row["tokens_per_s"] = case.tokens / stats["median_s"]
+        row["gflops"] = case.flops / stats["median_s"] / 1e9
+        row["percent_of_peak"] = 100 * row["gflops"] / peak["gflops"]
+    return list(rows.values())
+
+
+def _time_side_by_side(calls: dict[str, Callable], settings: dict, say) -> dict[str, dict]:
+    """Calibrate every call, then time them in interleaved rounds (``timing``).
+
+    Returns name -> {rounds, inner, samples_s, median_s, q1_s, q3_s, min_s, max_s,
+    ratio_to_fastrnn, paired_ratio_to_fastrnn}, the ratios None without a "fastrnn"
+    call: seconds per call, and the ratios to fastrnn's (above 1: fastrnn is faster)."""
     inner, estimate = {}, {}
-    for name, runner in runners.items():
+    for name, call in calls.items():
         say(f"warming up and calibrating {name}")
-        inner[name], estimate[name] = timing.calibrate(runner.call, settings["target_s"])
-    round_s = sum(inner[n] * estimate[n] for n in runners)
+        inner[name], estimate[name] = timing.calibrate(call, settings["target_s"])
+    round_s = sum(inner[n] * estimate[n] for n in calls)
     n_rounds = timing.affordable_rounds(
         round_s, settings["rounds"], settings["min_rounds"], settings["budget_s"]
     )
     samples = timing.interleave(
-        {name: runner.call for name, runner in runners.items()},
+        calls,
         inner,
         n_rounds,
         on_round=lambda r: say(f"round {r + 1}/{n_rounds} of ~{round_s:.2g} s"),
     )
-
     baseline = samples.get("fastrnn")
-    for name in runners:
+    timed = {}
+    for name in calls:
         stats = timing.summarize(samples[name])
-        row = rows[name]
-        row.update(stats, rounds=n_rounds, inner=inner[name], samples_s=samples[name])
-        row["tokens_per_s"] = case.tokens / stats["median_s"]
-        row["gflops"] = case.flops / stats["median_s"] / 1e9
-        row["percent_of_peak"] = 100 * row["gflops"] / peak["gflops"]
+        stats.update(
+            rounds=n_rounds,
+            inner=inner[name],
+            samples_s=samples[name],
+            ratio_to_fastrnn=None,
+            paired_ratio_to_fastrnn=None,
+        )
         if baseline is not None:
-            row["ratio_to_fastrnn"] = stats["median_s"] / float(np.median(baseline))
+            stats["ratio_to_fastrnn"] = stats["median_s"] / float(np.median(baseline))
             # Each round's samples ran side by side: their ratio sees the same load.
             per_round = [s / f for s, f in zip(samples[name], baseline, strict=True)]
-            row["paired_ratio_to_fastrnn"] = float(np.median(per_round))
-    return list(rows.values())
+            stats["paired_ratio_to_fastrnn"] = float(np.median(per_round))
+        timed[name] = stats
+    return timed
+
+
+def _workload_row(workload: Workload, backend: str, status: str, reason=None) -> dict:
+    """A workload's result row, its timing fields None until it is timed."""
+    row = {
+        "workload": workload.name,
+        "sizes": workload.sizes(),
+        "dtype": workload.dtype.name,
+        "item": workload.item,
+        "items_per_call": workload.items_per_call,
+        "backend": backend,
+        "timed": None,
+        "full_bptt": None,
+        "status": status,  # ok, unavailable, disagrees, failed
+        "reason": reason,
+    }
+    row.update(dict.fromkeys(WORKLOAD_TIMING_FIELDS))
+    return row
+
+
+def _run_workload(result, loaded, workload: Workload, seed: int, settings: dict, steps: _Steps):
+    """Check every backend that takes part in workload, time those that agree, and
+    append their rows to result["workloads"]."""
+
+    def say(message: str) -> None:
+        steps.say(f"{workload.name}: {message}")
+
+    say("seeded problem")
+    problem = workload.make_problem(seed)
+    check = workload.checker(problem)
+    rows: dict[str, dict] = {}
+    calls: dict[str, Callable] = {}
+    for backend in loaded:
+        try:
+            runner = backend.prepare_workload(problem)
+        except Exception as e:
+            rows[backend.name] = _workload_row(workload, backend.name, "failed", _failure(e))
+            continue
+        if runner is None:
+            continue  # not this backend's business: no row
+        row = rows[backend.name] = _workload_row(workload, backend.name, "ok")
+        if isinstance(runner, str):
+            row.update(status="unavailable", reason=runner)
+            continue
+        row.update(timed=runner.timed, full_bptt=runner.full_bptt, compile_s=runner.compile_s)
+        say(f"checking {backend.name}")
+        try:
+            row["check"] = check(runner)
+        except Disagreement as e:
+            row.update(status="disagrees", reason=f"{e}; not timed")
+            continue
+        except Exception as e:  # reported, not fatal
+            row.update(status="failed", reason=f"{_failure(e)}; not timed")
+            continue
+        calls[backend.name] = runner.call
+    if calls:
+        for name, stats in _time_side_by_side(calls, settings, say).items():
+            row = rows[name]
+            row.update(stats)
+            row["per_item_s"] = stats["median_s"] / workload.items_per_call
+            row["items_per_s"] = 1.0 / row["per_item_s"]
+    result["workloads"].extend(rows.values())
+    steps.advance()

@@ -1,8 +1,8 @@
 """``fastrnn bench``: time fastrnn against its reference, PyTorch and JAX (fastrnn.bench).
 
-Prints the machine, versions, BLAS and threads, then the table; progress goes to stderr.
-Exit status 0, 1 when a backend disagreed with the reference or failed (its row says
-why), 2 for bad flags.
+Prints the machine, versions, BLAS and threads, then the cells' table and the workloads'
+tables; progress goes to stderr. Exit status 0, 1 when a backend disagreed with the
+reference or failed (its row says why), 2 for bad flags.
 """
 
 from __future__ import annotations
@@ -59,8 +59,19 @@ def _json_path(text: str) -> str:
     return text
 
 
+class _NamesOrNone(argparse.Action):
+    """Names, or the single word none, stored as [] (select nothing)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if "none" in values:
+            if len(values) > 1:
+                parser.error(f"{option_string}: none cannot be combined with other names")
+            values = []
+        setattr(namespace, self.dest, values)
+
+
 def add_parser(subparsers) -> None:
-    from ..bench import BACKEND_NAMES, CELLS, MODES, QUICK_SHAPES, SHAPES, TASKS
+    from ..bench import BACKEND_NAMES, CELLS, MODES, QUICK_SHAPES, SHAPES, TASKS, WORKLOADS
 
     full, quick = MODES["full"], MODES["quick"]
     parser = subparsers.add_parser(
@@ -70,14 +81,19 @@ def add_parser(subparsers) -> None:
         description="Check every backend against fastrnn.reference in float64, then time "
         "them side by side, interleaved round by round. Shapes: "
         + "; ".join(f"{s.name} T={s.T} B={s.B} D={s.D} H={s.H}" for s in SHAPES.values())
-        + ".",
+        + ". After the cells, the workloads (their own sizes and dtypes; --shapes, --tasks "
+        "and --dtype do not apply to them): "
+        + "; ".join(f"{w.name}, {w.describe()}" for w in WORKLOADS.values())
+        + ". lm-step compares fastrnn.compat.RNNNumpy.bptt with the tutorial's plain NumPy "
+        "code (always run), generation fastrnn.RNNLM.sample with torch.",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
         help=f"fewer rounds ({quick['rounds']}), shorter samples "
         f"({1e3 * quick['target_s']:g} ms) and the shapes {', '.join(QUICK_SHAPES)} unless "
-        "--shapes says otherwise: under a minute",
+        "--shapes says otherwise, both workloads unless --workloads says otherwise: under a "
+        "minute",
     )
     parser.add_argument(
         "--threads",
@@ -97,9 +113,21 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--cells",
         nargs="+",
-        choices=tuple(CELLS),
+        choices=(*CELLS, "none"),
+        action=_NamesOrNone,
         metavar="NAME",
-        help=f"any of {' '.join(CELLS)} (default all that this fastrnn provides)",
+        help=f"any of {' '.join(CELLS)} (default all that this fastrnn provides), or none "
+        "(only the workloads)",
+    )
+    parser.add_argument(
+        "--workloads",
+        nargs="+",
+        choices=(*WORKLOADS, "none"),
+        action=_NamesOrNone,
+        metavar="NAME",
+        help=f"any of {' '.join(WORKLOADS)} (default both, --quick too), or none (only the "
+        "cells); --backends selects their backends too, but the lm-step always runs the "
+        "tutorial's code, its baseline",
     )
     parser.add_argument(
         "--shapes",
@@ -176,10 +204,17 @@ class _Progress:
 def run(args) -> int:
     from .. import bench
 
+    if args.cells == [] and args.workloads == []:
+        print(
+            "fastrnn bench: error: --cells none and --workloads none leave nothing to run",
+            file=sys.stderr,
+        )
+        return 2
     progress = _Progress()
     try:
         result = bench.run(
             cells=args.cells,
+            workloads=args.workloads,
             shapes=args.shapes,
             tasks=args.tasks,
             backends=args.backends,
@@ -195,8 +230,10 @@ def run(args) -> int:
     finally:
         progress.close()
     print(bench.format_header(result))
-    print()
-    print(bench.format_table(result))
+    for section in (bench.format_table(result), bench.format_workloads(result)):
+        if section:
+            print()
+            print(section)
     print()
     print(bench.format_notes(result))
     if args.json:
@@ -204,7 +241,8 @@ def run(args) -> int:
             json.dump(result, f, indent=2)
             f.write("\n")
         print(f"wrote {args.json}")
-    bad = [r for r in result["results"] if r["status"] in ("disagrees", "failed")]
+    rows = result["results"] + result["workloads"]
+    bad = [r for r in rows if r["status"] in ("disagrees", "failed")]
     if bad:
         print(
             f"fastrnn bench: {len(bad)} row(s) disagreed with the reference or failed; "
