@@ -126,13 +126,10 @@ class Trainer:
         T = self.seq_length
         if self.position + T > self.stream_length:
             self._new_epoch()
-        steps = slice(self.position, self.position + T)
-        out = self.model.loss_and_grads(
-            self._inputs[steps], self._targets[steps], self.h, truncate=self.truncate
-        )
-        if not math.isfinite(out.loss):
+        loss, h_n = self._loss_and_grads(slice(self.position, self.position + T))
+        if not math.isfinite(loss):
             raise TrainingError(
-                f"the loss became {out.loss} at step {self.step_count + 1}; the parameters "
+                f"the loss became {loss} at step {self.step_count + 1}; the parameters "
                 "are left as they were: lower the learning rate or clip harder"
             )
         grads = self.model.grads
@@ -141,11 +138,20 @@ class Trainer:
         if self.clip_value is not None:
             optim.clip_by_value(grads, self.clip_value)
         self.optimizer.step(grads)
-        self.h = out.h_n
+        self.h = h_n
         self.position += T
         self.step_count += 1
         self.tokens_seen += T * self.batch_size
-        return out.loss
+        return loss
+
+    def _loss_and_grads(self, steps: slice) -> tuple[float, np.ndarray]:
+        """(mean loss per token, final state (num_layers, B, H)) of the given time steps of
+        all B streams from the carried state, with the gradients left in ``model.grads``.
+        distributed.DistributedTrainer computes them on its share of the streams instead."""
+        out = self.model.loss_and_grads(
+            self._inputs[steps], self._targets[steps], self.h, truncate=self.truncate
+        )
+        return out.loss, out.h_n
 
     def evaluate(self, tokens, *, batch_size=16, chunk=256) -> float:
         """Mean loss per token of the model on held-out tokens (no update): the tokens are
@@ -187,10 +193,11 @@ class Trainer:
         return meta, self.model.state_arrays(self.h)  # h, and c for the LSTM
 
     @classmethod
-    def restore(cls, model, optimizer, tokens, meta: dict, arrays: dict) -> Trainer:
+    def restore(cls, model, optimizer, tokens, meta: dict, arrays: dict, **options) -> Trainer:
         """A trainer in the state ``state()`` described, on the same corpus (else
-        ValueError). ``model`` and ``optimizer`` carry their own restored state."""
-        trainer = cls(model, optimizer, tokens, **meta["config"])
+        ValueError). ``model`` and ``optimizer`` carry their own restored state; ``options``
+        go to the constructor with the saved configuration (a subclass's own arguments)."""
+        trainer = cls(model, optimizer, tokens, **meta["config"], **options)
         if (meta["corpus_tokens"], meta["corpus_sha256"]) != (
             trainer.tokens.size,
             trainer.fingerprint,

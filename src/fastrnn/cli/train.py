@@ -7,6 +7,10 @@ words, --cell lstm or gru swaps the cell; --resume CKPT continues a run exactly 
 stopped.
 
 Ctrl-C stops after the current step, saves the checkpoint and exits with status 130.
+
+--distributed trains with every process an MPI launcher started (fastrnn[mpi]):
+mpiexec -n 4 python -m mpi4py -m fastrnn train --distributed ... (see fastrnn.distributed).
+Rank 0 prints, shows the progress bar and the samples, and writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 from . import options
@@ -153,6 +157,12 @@ def add_parser(subparsers) -> None:
         help=f"seeds the weights, the epoch offsets, the samples (default {DEFAULTS['seed']})",
     )
     run.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train with every process of an MPI launch: mpiexec -n N python -m mpi4py -m "
+        "fastrnn train --distributed ... (needs fastrnn[mpi]); B is shared by the N ranks",
+    )
+    run.add_argument(
         "--threads",
         type=options.int_at_least(1),
         default=1,
@@ -210,12 +220,49 @@ def add_parser(subparsers) -> None:
 
 
 def run_command(args) -> int:
+    comm = _communicator(args)
+    if comm is None:
+        return _run(args, None)
+    # A failing rank must end the job; rank 0 alone prints to stdout.
+    with comm.abort_on_failure(), _quiet(comm.rank != 0):
+        return _run(args, comm)
+
+
+def _communicator(args):
+    """An MPICommunicator with --distributed, else None (mpi4py is never imported)."""
+    from .. import distributed
+
+    if not args.distributed:
+        ranks = distributed.launcher_size()
+        if ranks > 1:
+            raise UserError(
+                f"started as {ranks} MPI processes without --distributed: add --distributed "
+                "to train them together, or start one process"
+            )
+        return None
+    try:
+        return distributed.MPICommunicator()
+    except ImportError as e:
+        raise UserError(f"--distributed: {e}") from None
+
+
+@contextmanager
+def _quiet(quiet: bool):
+    """stdout to os.devnull while quiet (stderr, for errors, stays)."""
+    if not quiet:
+        yield
+        return
+    with open(os.devnull, "w") as devnull, redirect_stdout(devnull):
+        yield
+
+
+def _run(args, comm) -> int:
     from threadpoolctl import threadpool_limits
 
     from .. import text
 
     # fastrnn is imported by now (the sessions build its models): threadpoolctl sees its BLAS
-    session = _resume(args) if args.resume else _start(args)
+    session = _resume(args, comm) if args.resume else _start(args, comm)
     if args.samples:
         try:  # a bad prime is refused now, not after the training
             text.prime_ids(session.tokenizer, args.prime)
@@ -223,30 +270,37 @@ def run_command(args) -> int:
             raise UserError(f"--prime: {e}") from None
     with threadpool_limits(limits=args.threads):
         interrupted = _train(session, args)
-        if not interrupted and args.samples:
+        if not interrupted and args.samples and session.is_root:
             _print_samples(session, args)
     return 130 if interrupted else 0
 
 
 class Session:
     """What a run works on: the trainer, its tokenizer and held-out tokens, the output
-    path, and the record kept in the checkpoint (corpus source, loss history)."""
+    path, the record kept in the checkpoint (corpus source, loss history), and the MPI
+    communicator of a distributed run (None in one process)."""
 
-    def __init__(self, trainer, tokenizer, val_tokens, out: Path, extra: dict):
+    def __init__(self, trainer, tokenizer, val_tokens, out: Path, extra: dict, comm=None):
         self.trainer = trainer
         self.tokenizer = tokenizer
         self.val_tokens = val_tokens
         self.out = out
         self.extra = extra
+        self.comm = comm
+        self.is_root = comm is None or comm.rank == 0
 
     def save(self) -> None:
+        """Write the checkpoint (distributed: every rank calls this, rank 0 writes)."""
         from .. import checkpoint
 
         t = self.trainer
         try:
-            checkpoint.save(
-                self.out, t.model, self.tokenizer, t.optimizer, t.state(), extra=self.extra
-            )
+            if self.comm is None:
+                checkpoint.save(
+                    self.out, t.model, self.tokenizer, t.optimizer, t.state(), extra=self.extra
+                )
+            else:
+                t.save_checkpoint(self.out, self.tokenizer, extra=self.extra)
         except OSError as e:
             raise UserError(f"cannot write the checkpoint {self.out}: {e.strerror or e}") from None
 
@@ -284,14 +338,27 @@ def _split(tokens, val_fraction: float):
     return tokens[:-n_val], tokens[-n_val:]
 
 
-def _start(args) -> Session:
+def _trainer_class(comm):
+    """(class, extra constructor arguments) of the trainer of a run over comm."""
+    from .. import training
+
+    if comm is None:
+        return training.Trainer, {}
+    from .. import distributed
+
+    return distributed.DistributedTrainer, {"comm": comm}
+
+
+def _start(args, comm) -> Session:
     import numpy as np
 
     import fastrnn
 
-    from .. import optim, text, training
+    from .. import optim, text
 
-    out = _writable(Path(args.out or DEFAULT_OUT))
+    out = Path(args.out or DEFAULT_OUT)
+    if comm is None or comm.rank == 0:  # the only writer
+        out = _writable(out)
     settings = {
         k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in DEFAULTS.items()
     }
@@ -315,8 +382,9 @@ def _start(args) -> Session:
     )
     lr = settings["lr"] or LEARNING_RATES[settings["optimizer"]]
     optimizer = optim.make_optimizer(settings["optimizer"], model.params, lr=lr)
+    trainer_class, comm_args = _trainer_class(comm)
     try:
-        trainer = training.Trainer(
+        trainer = trainer_class(
             model,
             optimizer,
             train_tokens,
@@ -326,8 +394,9 @@ def _start(args) -> Session:
             clip_value=settings["clip_value"],
             truncate=settings["truncate"],
             seed=settings["seed"],
+            **comm_args,
         )
-    except ValueError as e:  # a corpus too short for the batch
+    except ValueError as e:  # a corpus too short for the batch (or for the ranks)
         raise UserError(str(e)) from None
     source = None if args.text is None else str(Path(args.text).resolve())
     extra = {
@@ -341,21 +410,23 @@ def _start(args) -> Session:
         f", {train_tokens.size:,} for training"
         + (f", {val_tokens.size:,} held out" if val_tokens is not None else "")
     )
-    return Session(trainer, tokenizer, val_tokens, out, extra)
+    return Session(trainer, tokenizer, val_tokens, out, extra, comm)
 
 
 # Flags that a resumed run takes from its checkpoint.
 FIXED_ON_RESUME = [*DEFAULTS, "text"]
 
 
-def _resume(args) -> Session:
-    from .. import checkpoint, text, training
+def _resume(args, comm) -> Session:
+    from .. import checkpoint, text
 
     given = [k for k in FIXED_ON_RESUME if getattr(args, k) is not None and k != "text"]
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise UserError(f"{flags} cannot change on --resume: the run keeps its settings")
-    out = _writable(Path(args.out or args.resume))
+    out = Path(args.out or args.resume)
+    if comm is None or comm.rank == 0:  # the only writer
+        out = _writable(out)
     try:
         ckpt = checkpoint.load(args.resume)
     except checkpoint.CheckpointError as e:
@@ -367,8 +438,9 @@ def _resume(args) -> Session:
     try:
         tokens = ckpt.tokenizer.encode(corpus.text)
         train_tokens, val_tokens = _split(tokens, ckpt.extra["corpus"]["val_fraction"])
-        trainer = training.Trainer.restore(
-            ckpt.model, ckpt.optimizer, train_tokens, ckpt.trainer, ckpt.trainer_arrays
+        trainer_class, comm_args = _trainer_class(comm)
+        trainer = trainer_class.restore(
+            ckpt.model, ckpt.optimizer, train_tokens, ckpt.trainer, ckpt.trainer_arrays, **comm_args
         )
     except (ValueError, text.TextError) as e:
         raise UserError(
@@ -376,7 +448,7 @@ def _resume(args) -> Session:
         ) from None
     print(f"resume   {args.resume} at step {trainer.step_count:,} (epoch {trainer.epoch})")
     print(f"corpus   {corpus.description}")
-    return Session(trainer, ckpt.tokenizer, val_tokens, out, ckpt.extra)
+    return Session(trainer, ckpt.tokenizer, val_tokens, out, ckpt.extra, comm)
 
 
 @contextmanager
@@ -414,6 +486,10 @@ def _train(session: Session, args) -> bool:
         f"{model.dtype}; {trainer.optimizer!r}, {trainer.batch_size} streams x "
         f"{trainer.seq_length} tokens per step"
     )
+    if session.comm is not None:
+        N, B = session.comm.size, trainer.batch_size
+        share = f"{B // N}" if B % N == 0 else f"{B // N}-{B // N + 1}"
+        print(f"ranks    {N} processes, {share} streams each; {session.comm.library()}")
     print(f"train    {steps:,} steps; checkpoint {session.out}", flush=True)
     history = session.extra.setdefault("history", [])
     start, recent, smooth = time.perf_counter(), [], None
@@ -427,12 +503,14 @@ def _train(session: Session, args) -> bool:
             mininterval=0.5,
             leave=False,
             file=sys.stderr,
-            disable=steps == 0,
+            disable=steps == 0 or not session.is_root,
         ) as bar,
     ):
         for i in range(steps):
-            if signal_state["stop"]:
+            if _stop(session, signal_state):
                 break
+            if session.comm is not None:  # the vote rides with this step's gradients
+                trainer.stop_requested = signal_state["stop"]
             try:
                 loss = trainer.train_step()
             except training.TrainingError as e:
@@ -444,7 +522,7 @@ def _train(session: Session, args) -> bool:
             bar.set_postfix(loss=f"{smooth:.3f}", refresh=False)
             if (i + 1) % log_every == 0 or i + 1 == steps:
                 val = None
-                if session.val_tokens is not None:
+                if session.val_tokens is not None and session.is_root:
                     val = trainer.evaluate(session.val_tokens)
                 history.append([trainer.step_count, float(np.mean(recent)), val])
                 bar.write(
@@ -455,20 +533,30 @@ def _train(session: Session, args) -> bool:
                 recent = []
             if args.save_every and trainer.step_count % args.save_every == 0:
                 session.save()
-        interrupted = signal_state["stop"]  # also when Ctrl-C came during the last step
+        # also when Ctrl-C came during the last step
+        interrupted = _stop(session, signal_state) or signal_state["stop"]
     session.save()
     elapsed = time.perf_counter() - start
     print(
         f"trained  {done:,} steps in {elapsed:.1f} s ({done * per_step / max(elapsed, 1e-9):,.0f}"
         f" tokens/s); saved {session.out}"
     )
-    if interrupted:
+    if interrupted and session.is_root:
         print(
             f"fastrnn train: interrupted at step {trainer.step_count:,}; continue with: "
             f"fastrnn train --resume {session.out}",
             file=sys.stderr,
         )
     return interrupted
+
+
+def _stop(session: Session, signal_state: dict) -> bool:
+    """Whether to stop before the next step: after Ctrl-C in one process; in a
+    distributed run, after a step in which some rank voted to stop (so that all stop
+    after the same step)."""
+    if session.comm is None:
+        return signal_state["stop"]
+    return session.trainer.stopping
 
 
 def _loss_line(step: int, train: float, val: float | None, seconds: float) -> str:
