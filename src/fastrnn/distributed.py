@@ -252,7 +252,7 @@ class DistributedTrainer(training.Trainer):
             raise ValueError(
                 f"rank {self.comm.rank} is not running the same training as rank 0 (corpus, "
                 "model, optimizer, settings or checkpoint differ): start every rank with the "
-                "same flags on the same files"
+                "same flags on the same files, and the same seed (seed=None differs on each)"
             )
         for p in self.model.params.values():
             self.comm.bcast_(p)
