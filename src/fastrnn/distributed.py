@@ -269,10 +269,11 @@ class DistributedTrainer(training.Trainer):
             np.ascontiguousarray(self.h[:, share]),
             truncate=self.truncate,
         )
+        # [w_r g_r, w_r loss_r, stop_r], summed over the ranks and divided by N
         buf, real = self._buffer, self._buffer.dtype.type
         for name, view in self._grads.items():
             view[...] = self.model.grads[name]
-        # In a float32 run the loss goes through float32 too (it is only reported).
+        # In a float32 run the loss travels as float32: 7 digits, and NaN or inf stay so.
         buf[-2] = out.loss
         buf[-1] = 1 if self.stop_requested else 0
         if self._weight != 1.0:
