@@ -91,9 +91,15 @@ def worker(args) -> None:
                 comm.seconds = 0.0
                 comm.allreduce_sum_(buf)
                 alone.append(comm.seconds)
+    result = {"step": steps, "allreduce": allreduce, "alone": alone}
+    result["P"] = sum(p.size for p in model.params.values())
+    if comm is not None:  # every rank's step and Allreduce times, gathered on rank 0
+        table = np.zeros((comm.size, 2, args.steps))
+        table[comm.rank] = steps, allreduce
+        comm.comm.allreduce_sum_(table)
+        result["ranks"] = [{"step": s.tolist(), "allreduce": a.tolist()} for s, a in table]
     if comm is None or comm.rank == 0:
-        elements = sum(p.size for p in model.params.values())
-        print(json.dumps({"step": steps, "allreduce": allreduce, "alone": alone, "P": elements}))
+        print(json.dumps(result))
 
 
 def launch(args, ranks: int) -> dict:
@@ -166,14 +172,17 @@ def main() -> None:
             allreduce = [a for r in results for a in r["allreduce"]]
             share = [a / s for r in results for a, s in zip(r["allreduce"], r["step"], strict=True)]
             alone = [a for r in results for a in r["alone"]]
-            compute = [
-                s - a for r in results for a, s in zip(r["allreduce"], r["step"], strict=True)
-            ]
             print(
-                f"             rank 0: computing {ms(compute)}, in the Allreduce {ms(allreduce)} "
-                f"(median share of the step {100 * statistics.median(share):.1f}%, waiting for "
-                f"the other ranks included); the Allreduce alone after a barrier {ms(alone)}"
+                f"             rank 0 in the Allreduce {ms(allreduce)} (median share of the "
+                f"step {100 * statistics.median(share):.1f}%, waiting for the other ranks "
+                f"included); the Allreduce alone after a barrier {ms(alone)}"
             )
+            for rank in range(ranks):
+                timed = [(r["ranks"][rank]["step"], r["ranks"][rank]["allreduce"]) for r in results]
+                compute = [
+                    s - a for steps, waits in timed for s, a in zip(steps, waits, strict=True)
+                ]
+                print(f"             rank {rank} computing (step less Allreduce) {ms(compute)}")
     speedup = statistics.median([s for r in runs[1] for s in r["step"]]) / statistics.median(
         [s for r in runs[args.ranks] for s in r["step"]]
     )
