@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -53,19 +54,19 @@ def corpus(tmp_path):
     return path
 
 
-def mpiexec(*args, ranks=2, launcher="mpi4py", timeout=60):
+# Open MPI refuses to start as root without these (CI containers); MPICH ignores them.
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+
+
+def mpi_command(*args, ranks=2, launcher="mpi4py") -> list[str]:
     """``mpiexec -n ranks python -m mpi4py ARGS`` (launcher "plain": without -m mpi4py)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    # Open MPI refuses to start as root without these (CI containers); MPICH ignores them.
-    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     python = [sys.executable, "-m", "mpi4py"] if launcher == "mpi4py" else [sys.executable]
-    return subprocess.run(
-        [MPIEXEC, "-n", str(ranks), *python, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return [MPIEXEC, "-n", str(ranks), *python, *map(str, args)]
+
+
+def mpiexec(*args, ranks=2, launcher="mpi4py", timeout=60):
+    command = mpi_command(*args, ranks=ranks, launcher=launcher)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 def assert_same_run(got_path, want_path):
@@ -131,3 +132,31 @@ def test_a_failing_rank_ends_the_job_and_keeps_the_checkpoint(corpus, tmp_path, 
         assert "RuntimeError: injected failure on rank 1 at step 6" in done.stderr
     assert checkpoint.load(out).trainer["step"] == 4
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_ctrl_c_stops_every_rank_after_the_same_step(corpus, tmp_path):
+    """mpiexec passes Ctrl-C on to the ranks; whichever rank sees it first, its vote
+    reaches all with the next step: they stop together, rank 0 saves, status 130."""
+    out = tmp_path / "run.npz"
+    train = [*TRAIN, "--text", corpus, *SETTINGS, "--steps", 10**6, "--save-every", 0]
+    proc = subprocess.Popen(
+        mpi_command(*train, "--out", out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        for line in proc.stdout:  # the header, then training starts
+            if line.startswith("train "):
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr.count("interrupted at step") == 1  # from rank 0
+    steps = checkpoint.load(out).trainer["step"]
+    assert 0 < steps < 10**6
+    assert f"trained  {steps:,} steps" in stdout

@@ -252,7 +252,7 @@ class DistributedTrainer(training.Trainer):
             raise ValueError(
                 f"rank {self.comm.rank} is not running the same training as rank 0 (corpus, "
                 "model, optimizer, settings or checkpoint differ): start every rank with the "
-                "same flags on the same files"
+                "same flags on the same files, and the same seed (seed=None differs on each)"
             )
         for p in self.model.params.values():
             self.comm.bcast_(p)
@@ -269,10 +269,11 @@ class DistributedTrainer(training.Trainer):
             np.ascontiguousarray(self.h[:, share]),
             truncate=self.truncate,
         )
+        # [w_r g_r, w_r loss_r, stop_r], summed over the ranks and divided by N
         buf, real = self._buffer, self._buffer.dtype.type
         for name, view in self._grads.items():
             view[...] = self.model.grads[name]
-        # In a float32 run the loss goes through float32 too (it is only reported).
+        # In a float32 run the loss travels as float32: 7 digits, and NaN or inf stay so.
         buf[-2] = out.loss
         buf[-1] = 1 if self.stop_requested else 0
         if self._weight != 1.0:
