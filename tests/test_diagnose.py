@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from _helpers import numerical_gradient_of
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastrnn import diagnose, layers, reference
@@ -17,7 +18,7 @@ CELLS = ["rnn", "lstm", "gru"]
 TINY = ["--steps", "3", "--lags", "2,4", "--grad-lags", "0,1,3", "--hidden", "4"]
 
 
-def finite_difference_lag_gradients(cell, x, weights, u, k, step=1e-6):
+def finite_difference_lag_gradients(cell, x, weights, u, k):
     """dL/d(state after step T-1-k) by central differences, one state entry at a time:
     the last k steps run again (reference forward) from the perturbed state."""
     T = x.shape[0]
@@ -29,19 +30,7 @@ def finite_difference_lag_gradients(cell, x, weights, u, k, step=1e-6):
         out, _ = layers.cell_forward(reference, cell, x[T - k :], tuple(initial), weights, False)
         return float(np.sum(u * out[0][-1]))
 
-    grads = []
-    for a in initial:
-        g = np.zeros_like(a)
-        for i in np.ndindex(a.shape):
-            original = a[i]
-            a[i] = original + step
-            up = loss()
-            a[i] = original - step
-            down = loss()
-            a[i] = original
-            g[i] = (up - down) / (2 * step)
-        grads.append(g)
-    return grads
+    return [numerical_gradient_of(loss, a) for a in initial]
 
 
 @pytest.mark.parametrize("cell", CELLS)
