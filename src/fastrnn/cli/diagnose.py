@@ -131,11 +131,13 @@ def _gradient_part(diagnose, args) -> dict:
     lags = args.grad_lags
     s = diagnose.NormSettings(seed=args.seed)
     print(
-        f"1. Gradient norms: how much of dL/ds_t reaches s_{{t-k}}. Mean over {s.batch_size} "
-        f"random sequences\n   (D = {s.input_size}, N(0, 1) inputs, zero initial state) of "
-        f"|dL/ds_{{t-k}}| with L = u . s_t, |u| = 1;\n   H = {s.hidden_size}, every weight "
-        "and bias from U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's default). LSTM h and c:\n   the "
-        "gradients on its hidden and cell state (each with the other held fixed).",
+        "1. Gradient norms: how much of dL/ds_t reaches s_{t-k}, for L = u . s_t (|u| = 1).\n"
+        f"   Mean of |dL/ds_{{t-k}}| over {s.batch_size} random sequences (D = {s.input_size}, "
+        "N(0, 1) inputs, zero initial\n"
+        f"   state); H = {s.hidden_size}, every weight and bias from U(-1/sqrt(H), 1/sqrt(H)) "
+        "(PyTorch's default).\n"
+        "   LSTM h, c: the gradients on its hidden and on its cell state (the other held "
+        "fixed).",
         flush=True,
     )
     results = {}
