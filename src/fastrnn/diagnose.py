@@ -63,15 +63,32 @@ def init_weights(cell: str, input_size: int, hidden_size: int, rng, w_scale: flo
 
 
 def lag_gradients(cell: str, x, weights, u, lags: Sequence[int], backend=None) -> tuple:
-    """The gradient of L = sum_n u_n . s_{T-1,n} on the state after step T-1-k, for every
-    lag k, where s are the hidden states of cell over x (T, B, D) from zeros with weights
-    (U, W, b_ih, b_hh).
+    """The gradient of L = sum_n u_n . s_{T-1,n} on the state after step T-1-k, per lag k.
 
     The state after step t is (h_t), or (h_t, c_t) for the LSTM, each part an input of
     the steps that follow: for each lag k >= 1 the cell runs again over the last k steps
     from the states at step T-1-k, and its backward pass with u injected at the last step
     gives the gradients on those initial states, exact BPTT. At lag 0 no step follows:
-    dL/dh = u and dL/dc = 0. Returns one array (len(lags), B, H) per state."""
+    dL/dh = u and dL/dc = 0.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+    x : array (T, B, D)
+        The inputs; the cell runs over them from the zero state.
+    weights : (U, W, b_ih, b_hh)
+        One layer's weights, as ``init_weights`` returns them.
+    u : array (B, H)
+        The readout of every sequence at the last step.
+    lags : sequence of int in [0, T)
+    backend : module, optional
+        ``fastrnn`` (the default) or ``fastrnn.reference``.
+
+    Returns
+    -------
+    tuple of arrays (len(lags), B, H)
+        One per state: (dL/dh,), or (dL/dh, dL/dc) for the LSTM.
+    """
     backend = backend or _default_backend()
     T = x.shape[0]
     names = layers.STATE_NAMES[cell]
@@ -111,10 +128,27 @@ def gradient_norms(
     w_scale: float = 1.0,
     backend=None,
 ) -> dict[str, np.ndarray]:
-    """Column name -> mean over the batch of |dL_n/ds_{T-1-k,n}| for every lag k (see the
-    module docstring), for "RNN", "LSTM h", "LSTM c" (the LSTM's hidden and cell states)
-    and "GRU": the same sequences x (T = max(lags) + 1 steps) and readout vectors u for
-    every cell, each cell's weights from init_weights (float64)."""
+    """Part 1: the mean over the sequences of |dL_n/ds_{T-1-k,n}| for every lag k.
+
+    The same sequences x (T = max(lags) + 1 steps, N(0, 1) entries) and unit readout
+    vectors u for every cell, each cell's weights from ``init_weights``, in float64.
+
+    Parameters
+    ----------
+    lags : sequence of int >= 0
+    settings : NormSettings
+        Sizes and seed.
+    w_scale : float
+        Multiplies the range of W's initialization (1: PyTorch's default).
+    backend : module, optional
+        ``fastrnn`` (the default) or ``fastrnn.reference``.
+
+    Returns
+    -------
+    dict of column -> array (len(lags),)
+        The columns "RNN", "LSTM h", "LSTM c" (the LSTM's hidden and cell states) and
+        "GRU", in that order.
+    """
     lags = [_contract.check_int("lag", k, 0) for k in lags]
     s = settings
     data = np.random.default_rng([s.seed, 0])
@@ -137,12 +171,19 @@ def gradient_norms(
 
 
 def recall_batch(lag: int, batch_size: int, symbols: int, noise: int, rng):
-    """One batch of the recall task: (ids, targets, mask), each (lag + 1, B).
+    """One batch of the recall task.
 
     Token ids: 0 .. symbols-1 the symbols, then ``noise`` distractor tokens, then the
-    query (vocabulary symbols + noise + 1). ids[0] is the symbol to remember, ids[1:lag]
-    random distractors, ids[lag] the query, whose target is ids[0]; the mask keeps only
-    that step (the other targets are 0)."""
+    query (vocabulary symbols + noise + 1).
+
+    Returns
+    -------
+    ids, targets : int arrays (lag + 1, B)
+        ids[0] is the symbol to remember, ids[1:lag] random distractors, ids[lag] the
+        query, whose target is ids[0] (the other targets are 0).
+    mask : bool array (lag + 1, B)
+        True at the query step only.
+    """
     T = lag + 1
     ids = rng.integers(symbols, symbols + noise, size=(T, batch_size))
     ids[0] = rng.integers(0, symbols, size=batch_size)
@@ -180,13 +221,30 @@ class RecallSettings:
 
 
 def train_recall(cell: str, lag: int, settings: RecallSettings, backend=None) -> RecallResult:
-    """Train one RNNLM(cell) on the recall task at this lag with Adam; its accuracy on
-    ``settings.test_size`` held-out sequences. Seeded by settings.seed (the same batches
-    and test set for every cell)."""
+    """Train one RNNLM(cell) on the recall task at this lag with Adam.
+
+    Seeded by settings.seed: the same training batches and held-out set for every cell.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+    lag : int >= 1
+    settings : RecallSettings
+        The budget and sizes every run shares.
+    backend : module, optional
+        ``fastrnn`` (the default) or ``fastrnn.reference``.
+
+    Returns
+    -------
+    RecallResult
+        The accuracy on ``settings.test_size`` held-out sequences, the mean training loss
+        of the last 10% of the steps, the time taken.
+    """
     backend = backend or _default_backend()
     s = settings
+    init = np.random.default_rng([s.seed, 2, lag])  # by seed and lag, whatever the cell
     model = backend.RNNLM(
-        s.symbols + s.noise + 1, s.hidden_size, cell=cell, dtype=s.dtype, seed=[s.seed, 2, lag]
+        s.symbols + s.noise + 1, s.hidden_size, cell=cell, dtype=s.dtype, seed=init
     )
     adam = optim.Adam(model.params, lr=s.lr)
     data = np.random.default_rng([s.seed, 3, lag])
