@@ -108,9 +108,9 @@ def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     """Run PyTorch's LSTM cell over T steps (C kernel).
 
     Same contract as ``fastrnn.reference.lstm_forward``: x (T,B,D), s0 and c0 (B,H) or
-    None, U (4H,D), W (4H,H) with the gates i, f, g, o stacked, b_ih and b_hh (4H,) or
-    None; returns s (T,B,H), c (T,B,H) and an LSTMCache, or None with
-    ``need_cache=False``.
+    None, U (4H,D) or None (x is then the input projection, (T,B,4H)), W (4H,H) with the
+    gates i, f, g, o stacked, b_ih and b_hh (4H,) or None; returns s (T,B,H), c (T,B,H)
+    and an LSTMCache, or None with ``need_cache=False``.
     """
     x, s0, c0, U, W, b_ih, b_hh = _contract.check_lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
     s, c, gates = _kernels.lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
@@ -124,7 +124,7 @@ def lstm_backward(ds, cache, *, dc=None, truncate=None):
     Same contract as ``fastrnn.reference.lstm_backward``: ds (T,B,H) and dc (T,B,H) or
     None arriving at every step, the cache of the forward call, truncate None (full BPTT)
     or K >= 0 (per-output window); returns LSTMGrads (dx, ds0, dc0, dU, dW, db_ih,
-    db_hh), the bias gradients None without biases.
+    db_hh), dU None without U, the bias gradients None without biases.
     """
     ds, dc, cache, K = _contract.check_lstm_backward(ds, dc, cache, truncate)
     x, s0, c0, U, W, b_ih, b_hh, s, c, gates = cache
@@ -138,8 +138,9 @@ def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     """Run PyTorch's GRU cell over T steps (C kernel).
 
     Same contract as ``fastrnn.reference.gru_forward``: x (T,B,D), s0 (B,H) or None,
-    U (3H,D), W (3H,H) with the gates r, z, n stacked, b_ih and b_hh (3H,) or None;
-    returns s (T,B,H) and a GRUCache, or None with ``need_cache=False``.
+    U (3H,D) or None (x is then the input projection, (T,B,3H)), W (3H,H) with the gates
+    r, z, n stacked, b_ih and b_hh (3H,) or None; returns s (T,B,H) and a GRUCache, or
+    None with ``need_cache=False``.
     """
     x, s0, U, W, b_ih, b_hh = _contract.check_gru_forward(x, s0, U, W, b_ih, b_hh)
     s, gates, hn = _kernels.gru_forward(x, s0, U, W, b_ih, b_hh)
@@ -152,7 +153,8 @@ def gru_backward(ds, cache, *, truncate=None):
 
     Same contract as ``fastrnn.reference.gru_backward``: ds (T,B,H) arriving at every
     step, the cache of the forward call, truncate None or K >= 0; returns GRUGrads
-    (dx, ds0, dU, dW, db_ih, db_hh), the bias gradients None without biases.
+    (dx, ds0, dU, dW, db_ih, db_hh), dU None without U, the bias gradients None without
+    biases.
     """
     ds, cache, K = _contract.check_gru_backward(ds, cache, truncate)
     x, s0, U, W, b_ih, b_hh, s, gates, hn = cache

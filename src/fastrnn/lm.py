@@ -227,9 +227,26 @@ class RNNLMBase:
         return {name: np.array(a) for name, a in zip(self.state_names, parts, strict=True)}
 
     def state_from_arrays(self, arrays: Mapping, batch_size: int, what: str = "") -> State:
-        """The state ``state_arrays`` gave, checked: exactly the names of state_names, each
-        a finite array of the model's dtype and shape (num_layers, batch_size, H). Raises
-        ValueError naming ``what`` + the entry (e.g. "trainer/h")."""
+        """The state ``state_arrays`` gave, checked.
+
+        Parameters
+        ----------
+        arrays : mapping name -> array
+            Exactly the names of ``state_names``, each a finite array of the model's
+            dtype and shape (num_layers, batch_size, H).
+        batch_size : int
+        what : str
+            Prefixes the entry's name in error messages (e.g. "trainer/").
+
+        Returns
+        -------
+        array (num_layers, B, H), or the LSTM's pair of them (copies)
+
+        Raises
+        ------
+        ValueError
+            For a missing, unexpected, misshapen, mistyped or non-finite entry.
+        """
         names = self.state_names
         unexpected = sorted(set(arrays) - set(names))
         if unexpected:

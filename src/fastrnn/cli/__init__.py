@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, info, sample, train
+from . import bench, diagnose, info, sample, train
 from .errors import UserError
 
 __all__ = ["SUBCOMMANDS", "UserError", "build_parser", "main"]
 
 # Subcommand modules, in the order ``fastrnn --help`` lists them.
-SUBCOMMANDS = [train, sample, bench, info]
+SUBCOMMANDS = [train, sample, bench, diagnose, info]
 
 
 class _Parser(argparse.ArgumentParser):
