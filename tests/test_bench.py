@@ -71,7 +71,8 @@ def test_run_times_every_task_of_the_rnn_on_both_backends(tiny_run):
         "dbias_hh_l0",
     }
     for r in _rows(tiny_run, cell="rnn", backend="fastrnn"):
-        assert r["ratio_to_fastrnn"] == 1.0 and r["paired_ratio_to_fastrnn"] == 1.0
+        assert r["ratio_to_fastrnn"] == pytest.approx(1.0)
+        assert r["paired_ratio_to_fastrnn"] == pytest.approx(1.0)
 
 
 def test_run_reports_missing_cells(tiny_run):
@@ -313,7 +314,8 @@ def test_workloads_run_after_the_cells_with_the_tutorial_as_lm_step_baseline(tin
         assert (r["dtype"], r["item"], r["items_per_call"]) == ("float32", "token", 13)
         assert r["check"] == {"tokens": 13, "compared": ["greedy", "sampled"]}
     for r in _workload_rows(tiny_run, backend="fastrnn"):
-        assert r["ratio_to_fastrnn"] == 1.0 and r["paired_ratio_to_fastrnn"] == 1.0
+        assert r["ratio_to_fastrnn"] == pytest.approx(1.0)
+        assert r["paired_ratio_to_fastrnn"] == pytest.approx(1.0)
     tutorial = _workload_rows(tiny_run, backend="tutorial")[0]
     assert tutorial["ratio_to_fastrnn"] == pytest.approx(
         tutorial["median_s"] / _workload_rows(tiny_run, workload="lm-step")[0]["median_s"]
