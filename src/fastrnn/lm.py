@@ -118,6 +118,7 @@ class RNNLMBase:
         self.nonlinearity = _contract.check_nonlinearity(nonlinearity)
         self.bias = bool(bias)
         self.dtype = layers._model_dtype(dtype)
+        _contract.ensure_parameter_memory("RNNLM", self.param_shapes(), self.dtype)
 
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.hidden_size)
