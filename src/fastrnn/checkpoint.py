@@ -68,6 +68,12 @@ def save(path, model, tokenizer, optimizer=None, trainer=None, *, extra=None) ->
         ``Trainer.state()``.
     extra : dict or None
         JSON-friendly values stored as they are (the CLI keeps its loss history there).
+
+    Raises
+    ------
+    ValueError
+        When a parameter or optimizer buffer holds NaN or Inf (``load`` would refuse the
+        file); nothing is written.
     """
     if tokenizer.vocab_size != model.vocab_size:
         raise ValueError(
@@ -92,6 +98,9 @@ def save(path, model, tokenizer, optimizer=None, trainer=None, *, extra=None) ->
     if optimizer is not None:
         arrays.update({f"optim/{k}": a for k, a in optimizer.state_dict().items()})
     arrays.update({f"trainer/{k}": a for k, a in trainer_arrays.items()})
+    for name, a in arrays.items():  # what load would refuse is never written
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or Inf values; the checkpoint is not written")
     write_atomic(path, arrays)
 
 
