@@ -15,6 +15,8 @@ NaN and Inf are not rejected: they propagate through the arithmetic as in NumPy.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import operator
 from collections.abc import Mapping
@@ -135,6 +137,21 @@ def available_memory() -> int | None:
     return None
 
 
+# Set by memory_budget: a bound below the system's, for building what a file describes.
+_budget: contextvars.ContextVar[int | None] = contextvars.ContextVar("budget", default=None)
+
+
+@contextlib.contextmanager
+def memory_budget(nbytes: int):
+    """Within the block, ensure_memory also refuses anything above nbytes: a model built
+    from a file's hyper-parameters may not take more memory than the file's arrays fill."""
+    token = _budget.set(nbytes)
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
 def ensure_memory(
     kernel: str,
     nbytes: int,
@@ -143,6 +160,12 @@ def ensure_memory(
 ) -> None:
     """Raise MemoryError before allocating when a call cannot fit in memory, so that an
     absurd size is an exception instead of the system's out-of-memory killer."""
+    budget = _budget.get()
+    if budget is not None and nbytes > budget:
+        raise MemoryError(
+            f"{kernel} needs about {nbytes:,} bytes for {what}, more than the {budget:,} "
+            "allowed here"
+        )
     if nbytes < _MEMORY_CHECK_THRESHOLD:
         return
     available = available_memory()
