@@ -4,7 +4,7 @@ The drivers in tests/c/ call csrc/ directly, with the plain-loop BLAS of plain_b
 buffers of exactly the documented sizes, and reach what the binding never lets through
 (ids out of range, NULL arrays, bad dims): kernel_check.c compares the RNN kernels with a
 plain-loop recurrence in double, test_lm.c the language-model kernels with plain loops,
-test_cells.c the LSTM and GRU kernels with plain-loop cells, central differences and, for
+test_gated.c the LSTM and GRU kernels with plain-loop cells, central differences and, for
 truncated backward passes, sums of full ones over each window.
 These tests compile and run them; they need the source tree (csrc/) and a C compiler
 (and valgrind for the memcheck runs, skipped without it).
@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
-DRIVERS = {"rnn": "kernel_check.c", "lm": "test_lm.c", "cells": "test_cells.c"}
+DRIVERS = {"rnn": "kernel_check.c", "lm": "test_lm.c", "gated": "test_gated.c"}
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 

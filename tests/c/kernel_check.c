@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "tally.h"
 #include "fastrnn.h"
 #include "plain_blas.h"
 

@@ -1,8 +1,8 @@
 /* What the C-level drivers share: the tally (check() counts a result and prints one line
  * for a failure; a driver ends with printf("%d passed, %d failed\n", passed, failed)) and
  * the dims that every kernel refuses. */
-#ifndef FASTRNN_TESTS_CHECK_H
-#define FASTRNN_TESTS_CHECK_H
+#ifndef FASTRNN_TESTS_TALLY_H
+#define FASTRNN_TESTS_TALLY_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -24,4 +24,4 @@ static void check(int ok, const char *what, const char *context) {
     }
 }
 
-#endif /* FASTRNN_TESTS_CHECK_H */
+#endif /* FASTRNN_TESTS_TALLY_H */
