@@ -14,7 +14,7 @@ cdef fastrnn_dims rnn_dims(tuple x_shape, U_shape, tuple W_shape) except *:
     return d
 
 
-cdef matrix_shape(const floating[:, ::1] a):
+cdef optional_matrix_shape(const floating[:, ::1] a):
     """a's shape, or None when a is None."""
     return None if a is None else (a.shape[0], a.shape[1])
 
@@ -25,8 +25,8 @@ def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     """s (T,B,H) of s_t = f(U x_t + W s_{t-1} + b); U None means x is U x_t already;
     b is a (H,) array or None."""
     cdef fastrnn_nonlinearity f = nonlinearity_code(nonlinearity)
-    cdef fastrnn_dims d = rnn_dims((x.shape[0], x.shape[1], x.shape[2]), matrix_shape(U),
-                                   (W.shape[0], W.shape[1]))
+    cdef fastrnn_dims d = rnn_dims((x.shape[0], x.shape[1], x.shape[2]),
+                                   optional_matrix_shape(U), (W.shape[0], W.shape[1]))
     expect_shape("s0", (s0.shape[0], s0.shape[1]), (d.B, d.H), "(B, H)")
     cdef const floating *U_ptr = NULL if U is None else &U[0, 0]
     cdef const floating *b_ptr = data_or_null(b, "b", d.H, "(H,)")
@@ -60,8 +60,8 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     db None without bias. truncate < 0 is full BPTT."""
     cdef int64_t K = as_int64("truncate", truncate)
     cdef fastrnn_nonlinearity f = nonlinearity_code(nonlinearity)
-    cdef fastrnn_dims d = rnn_dims((x.shape[0], x.shape[1], x.shape[2]), matrix_shape(U),
-                                   (W.shape[0], W.shape[1]))
+    cdef fastrnn_dims d = rnn_dims((x.shape[0], x.shape[1], x.shape[2]),
+                                   optional_matrix_shape(U), (W.shape[0], W.shape[1]))
     expect_shape("s0", (s0.shape[0], s0.shape[1]), (d.B, d.H), "(B, H)")
     expect_shape("s", (s.shape[0], s.shape[1], s.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
     expect_shape("ds", (ds.shape[0], ds.shape[1], ds.shape[2]), (d.T, d.B, d.H), "(T, B, H)")

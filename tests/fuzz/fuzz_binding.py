@@ -25,6 +25,8 @@ import warnings
 import atheris
 import numpy as np
 
+# Coverage feedback: fastrnn's Python modules (when imported from a wheel: an editable
+# install's import hook hides them from atheris) and this harness's own branches.
 with atheris.instrument_imports(include=["fastrnn"]):
     import fastrnn  # noqa: F401 - installs the BLAS, so that an unchecked call would really compute
     from fastrnn import _kernels as F
@@ -66,6 +68,7 @@ def _truncate(n):
     return n["truncate"] if n["truncate"] <= n["T"] else -1
 
 
+@atheris.instrument_func
 def valid_call(name, rng, n, dtype):
     """The binding's arguments for a valid call of kernel name."""
     T, B, H, K = n["T"], n["B"], n["H"], n["K"]
@@ -120,6 +123,7 @@ def _window(truncate):
     return None if truncate < 0 else truncate
 
 
+@atheris.instrument_func
 def _both_biases(args):
     """args with a missing bias made zeros when the other is given: the C kernels take
     each bias or NULL, the Python API (like PyTorch) both or neither."""
@@ -130,6 +134,7 @@ def _both_biases(args):
     return [*rest, b_ih, b_hh]
 
 
+@atheris.instrument_func
 def expected(name, args):
     """The reference's result for the binding's arguments, in the binding's layout."""
     if name == "rnn_forward":
@@ -172,6 +177,7 @@ def expected(name, args):
     return getattr(R, name)(*args)
 
 
+@atheris.instrument_func
 def compare(name, got, want, tol, path="result"):
     if isinstance(want, tuple):
         if not isinstance(got, tuple) or len(got) != len(want):
@@ -204,6 +210,7 @@ ODD_INTS = [-(2**63) - 1, -(2**63), -2, -1, 0, 1, 2, 3, 2**31 - 1, 2**31, 2**62,
 ODD_SCALARS = [None, 0, 1, 2.5, float("nan"), "tanh", "relu", "mean", b"tanh", (), [], {}]
 
 
+@atheris.instrument_func
 def _resized(a, axis, size):
     """a with axis cut or padded (with its first slice repeated) to size."""
     if size <= a.shape[axis]:
@@ -214,6 +221,7 @@ def _resized(a, axis, size):
     return np.concatenate([a, extra], axis=axis)
 
 
+@atheris.instrument_func
 def damage(fdp, value):
     """value changed in one of the ways the module docstring lists."""
     kind = fdp.ConsumeIntInRange(0, 15)
@@ -277,6 +285,7 @@ KERNELS = ["rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_
            "softmax_loss", "elementwise"]  # fmt: skip
 
 
+@atheris.instrument_func
 def test_one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     name = fdp.PickValueInList(KERNELS)
