@@ -206,21 +206,37 @@ def layer_problem(spec, rng) -> dict:
     }
 
 
+def _rnnlm(spec, module, dtype, weights=None):
+    rnn = spec["cell"] == "rnn"
+    model = module.RNNLM(spec["K"], spec["H"], spec["layers"], bias=spec["bias"], dtype=dtype,
+                         nonlinearity=spec["nonlinearity"] if rnn else "tanh",
+                         seed=spec["seed"], **({} if rnn else {"cell": spec["cell"]}))  # fmt: skip
+    if weights is not None:
+        model.load_state_dict(weights)
+    return model
+
+
 def _rnnlm_run(spec, model, q):
-    out = model.loss_and_grads(q["ids"], q["targets"], q["h0"], mask=q["mask"],
+    """loss_and_grads; the LSTM's state is the pair (h, c)."""
+    lstm = spec["cell"] == "lstm"
+    h0 = (q["h0"], q["c0"]) if lstm and q["h0"] is not None else q["h0"]
+    out = model.loss_and_grads(q["ids"], q["targets"], h0, mask=q["mask"],
                                reduction=spec["reduction"], truncate=spec["truncate"],
                                chunk=spec["chunk"])  # fmt: skip
-    grads = {f"grads[{n!r}]": g for n, g in model.grads.items()}
-    return {"loss": out.loss, "h_n": out.h_n, **grads}
+    finals = out.h_n if lstm else (out.h_n,)
+    results = {"loss": out.loss, **{f"h_n[{i}]": a for i, a in enumerate(finals)}}
+    return {**results, **{f"grads[{n!r}]": g for n, g in model.grads.items()}}
 
 
 def rnnlm_problem(spec, rng) -> dict:
     T, B, H, K, L = spec["T"], spec["B"], spec["H"], spec["K"], spec["layers"]
     mask = (rng.random((T, B)) < 0.7) if spec["mask"] != "none" else None
+    states = spec["states"]
     return {
         "ids": rng.integers(0, K, size=(T, B)).astype(spec["ids"]),
         "targets": rng.integers(0, K, size=(T, B)).astype(spec["ids"]),
-        "h0": _normal(rng, L, B, H, scale=0.5) if spec["states"] else None,
+        "h0": _normal(rng, L, B, H, scale=0.5) if states else None,
+        "c0": _normal(rng, L, B, H, scale=0.5) if states and spec["cell"] == "lstm" else None,
         "mask": None if mask is None else mask.astype(spec["mask"]),
     }
 
@@ -248,12 +264,9 @@ def check_valid(spec: dict) -> str | None:
     else:
         assert kind == "rnnlm", kind
         q = _arrays(spec, rnnlm_problem(spec, rng))
-        args = (spec["K"], spec["H"], spec["layers"])
-        options = {"bias": spec["bias"], "nonlinearity": spec["nonlinearity"]}
-        fast = fastrnn.RNNLM(*args, **options, dtype=dtype, seed=spec["seed"])
+        fast = _rnnlm(spec, fastrnn, dtype)
         got = _rnnlm_run(spec, fast, q)
-        slow = reference.RNNLM(*args, **options, dtype=np.float64)
-        slow.load_state_dict(fast.state_dict())
+        slow = _rnnlm(spec, reference, np.float64, fast.state_dict())
         want = _rnnlm_run(spec, slow, {n: as64(a) for n, a in q.items()})
     wrong = differences(got, want, dtype)
     return "; ".join(wrong) if wrong else None

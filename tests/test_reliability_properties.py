@@ -33,6 +33,8 @@ from _reliability import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fastrnn
+
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -111,6 +113,7 @@ rnnlm_specs = st.fixed_dictionaries(
     {
         **common,
         "kind": st.just("rnnlm"),
+        "cell": st.sampled_from(fastrnn.lm.CELLS),  # the cells the language model takes
         "K": st.integers(1, 9),
         "layers": st.integers(1, 2),
         "nonlinearity": st.sampled_from(["tanh", "relu"]),
@@ -119,7 +122,7 @@ rnnlm_specs = st.fixed_dictionaries(
         "reduction": st.sampled_from(["mean", "sum"]),
         "truncate": window,
         "chunk": st.one_of(st.none(), st.integers(1, 7)),
-        "layouts": layouts(["ids", "targets", "h0", "mask"]),
+        "layouts": layouts(["ids", "targets", "h0", "c0", "mask"]),
     }
 )
 
