@@ -5,7 +5,8 @@ PYTHON ?= python3
 
 dev:  ## editable install with a fixed build dir (C and Cython edits rebuild on import)
 	$(PYTHON) -m pip install scikit-build-core cython cython-cmake ninja numpy \
-		scipy-openblas32 threadpoolctl pytest hypothesis
+		scipy-openblas32 threadpoolctl pytest hypothesis \
+		"atheris>=2.3; sys_platform == 'linux' and platform_machine == 'x86_64'"
 	$(PYTHON) -m pip install --no-build-isolation -e . -Ceditable.rebuild=true
 
 test:

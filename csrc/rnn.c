@@ -13,13 +13,15 @@
 #include "blas.h"
 #include "fastrnn.h"
 
-/* Sizes must be positive, and every GEMM dimension (at most T*B rows) must fit the BLAS's
- * int; then every element count below fits int64_t as well. */
+/* Sizes must be positive, every GEMM dimension (at most T*B rows) must fit the BLAS's int,
+ * and the largest element count below, the truncated backward's 3 T*B*H + H of workspace,
+ * must fit int64_t. */
 static int rnn_dims_ok(const fastrnn_dims *d) {
     if (d == NULL) return 0;
     if (d->T < 1 || d->B < 1 || d->D < 1 || d->H < 1) return 0;
     if (d->D > FASTRNN_MAX_GEMM_DIM || d->H > FASTRNN_MAX_GEMM_DIM) return 0;
     if (d->T > FASTRNN_MAX_GEMM_DIM / d->B) return 0;
+    if (d->T * d->B > INT64_MAX / 4 / d->H) return 0;
     return 1;
 }
 

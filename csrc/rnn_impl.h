@@ -15,7 +15,9 @@ static void FR_SUFFIX(activate)(fastrnn_nonlinearity f, int64_t n, real *restric
 }
 
 /* da = (ds + carry) * f'(a), f' written through the output s = f(a):
- * tanh' = 1 - s^2, relu' = [s > 0]. carry may be NULL (nothing arrives from later steps). */
+ * tanh' = 1 - s^2, relu' = [s > 0]. carry may be NULL (nothing arrives from later steps).
+ * relu' multiplies rather than selects, so that an Inf or NaN gradient reaching an inactive
+ * unit gives NaN, as in the reference (Inf * 0), instead of vanishing. */
 static void FR_SUFFIX(through_activation)(fastrnn_nonlinearity f, int64_t n, const real *restrict s,
                                           const real *restrict ds, const real *restrict carry,
                                           real *restrict da) {
@@ -26,9 +28,9 @@ static void FR_SUFFIX(through_activation)(fastrnn_nonlinearity f, int64_t n, con
             for (int64_t i = 0; i < n; ++i) da[i] = ds[i] * (1 - s[i] * s[i]);
     } else {
         if (carry != NULL)
-            for (int64_t i = 0; i < n; ++i) da[i] = s[i] > 0 ? ds[i] + carry[i] : (real)0;
+            for (int64_t i = 0; i < n; ++i) da[i] = (ds[i] + carry[i]) * (real)(s[i] > 0);
         else
-            for (int64_t i = 0; i < n; ++i) da[i] = s[i] > 0 ? ds[i] : (real)0;
+            for (int64_t i = 0; i < n; ++i) da[i] = ds[i] * (real)(s[i] > 0);
     }
 }
 
@@ -38,7 +40,7 @@ static void FR_SUFFIX(scale_by_derivative)(fastrnn_nonlinearity f, int64_t n,
     if (f == FASTRNN_TANH) {
         for (int64_t i = 0; i < n; ++i) g[i] *= 1 - s[i] * s[i];
     } else {
-        for (int64_t i = 0; i < n; ++i) g[i] = s[i] > 0 ? g[i] : (real)0;
+        for (int64_t i = 0; i < n; ++i) g[i] *= (real)(s[i] > 0);
     }
 }
 

@@ -6,6 +6,8 @@ buffers of exactly the documented sizes, and reach what the binding never lets t
 plain-loop recurrence in double, test_lm.c the language-model kernels with plain loops,
 test_cells.c the LSTM and GRU kernels with U NULL (x the input projection) against the
 same kernels with U the identity.
+test_gated.c the LSTM and GRU kernels with plain-loop cells, central differences and, for
+truncated backward passes, sums of full ones over each window.
 These tests compile and run them; they need the source tree (csrc/) and a C compiler
 (and valgrind for the memcheck runs, skipped without it).
 """
@@ -19,7 +21,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
-DRIVERS = {"rnn": "kernel_check.c", "lm": "test_lm.c", "cells": "test_cells.c"}
+DRIVERS = {
+    "rnn": "kernel_check.c",
+    "lm": "test_lm.c",
+    "cells": "test_cells.c",
+    "gated": "test_gated.c",
+}
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
@@ -33,11 +40,36 @@ def compiler():
     return cc
 
 
-def build_driver(compiler, driver, binary, flags):
-    sources = sorted(str(p) for p in CSRC.glob("*.c")) + [str(ROOT / "tests" / "c" / driver)]
+@pytest.fixture(scope="module")
+def libraries(compiler, tmp_path_factory):
+    """csrc/ compiled once per set of flags (a static library), for every driver to link."""
+    built = {}
+
+    def library(flags: tuple) -> Path:
+        if flags not in built:
+            directory = tmp_path_factory.mktemp("csrc")
+            sources = sorted(str(p) for p in CSRC.glob("*.c"))
+            compiled = subprocess.run(
+                [compiler, *COMPILE, *flags, f"-I{CSRC}", "-c", *sources],
+                capture_output=True, text=True, cwd=directory,
+            )  # fmt: skip
+            assert compiled.returncode == 0, compiled.stderr
+            archive = directory / "libfastrnn.a"
+            objects = sorted(str(p) for p in directory.glob("*.o"))
+            subprocess.run(["ar", "rcs", str(archive), *objects], check=True)
+            built[flags] = archive
+        return built[flags]
+
+    return library
+
+
+COMPILE = ["-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror"]
+
+
+def build_driver(compiler, libraries, driver, binary, flags):
     build = subprocess.run(
-        [compiler, "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *flags,
-         f"-I{CSRC}", *sources, "-lm", "-o", str(binary)],
+        [compiler, *COMPILE, *flags, f"-I{CSRC}", str(ROOT / "tests" / "c" / driver),
+         str(libraries(tuple(flags))), "-lm", "-o", str(binary)],
         capture_output=True, text=True,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr
@@ -49,9 +81,9 @@ def passed(stdout: str) -> bool:
 
 
 @pytest.mark.parametrize("driver", DRIVERS.values(), ids=DRIVERS.keys())
-def test_kernels_pass_under_sanitizers(compiler, driver, tmp_path):
+def test_kernels_pass_under_sanitizers(compiler, libraries, driver, tmp_path):
     binary = tmp_path / "driver"
-    build_driver(compiler, driver, binary, SANITIZE)
+    build_driver(compiler, libraries, driver, binary, SANITIZE)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="")
     run = subprocess.run([str(binary)], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -59,12 +91,12 @@ def test_kernels_pass_under_sanitizers(compiler, driver, tmp_path):
 
 
 @pytest.mark.parametrize("driver", DRIVERS.values(), ids=DRIVERS.keys())
-def test_kernels_pass_under_valgrind(compiler, driver, tmp_path):
+def test_kernels_pass_under_valgrind(compiler, libraries, driver, tmp_path):
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         pytest.skip("valgrind is not installed")
     binary = tmp_path / "driver"
-    build_driver(compiler, driver, binary, [])
+    build_driver(compiler, libraries, driver, binary, [])
     run = subprocess.run(
         [valgrind, "-q", "--error-exitcode=3", "--leak-check=full",
          "--errors-for-leak-kinds=definite", str(binary)],

@@ -15,6 +15,7 @@ import multiprocessing
 
 import numpy as np
 import pytest
+from _reliability import relayout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -27,26 +28,6 @@ LAYOUTS = ["C", "F", "strided", "readonly", "misaligned"]
 PROPERTY_SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-
-
-def relayout(a: np.ndarray, layout: str) -> np.ndarray:
-    """The same values as a, in another memory layout."""
-    if layout == "F":
-        return np.asfortranarray(a)
-    if layout == "strided":  # every other element of a twice-as-large array
-        big = np.zeros((2 * a.shape[0], *a.shape[1:]), dtype=a.dtype)
-        big[::2] = a
-        return big[::2]
-    if layout == "readonly":
-        b = a.copy()
-        b.flags.writeable = False
-        return b
-    if layout == "misaligned":  # the data starts one byte into a buffer
-        raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
-        b = raw[1:].view(a.dtype).reshape(a.shape)
-        b[...] = a
-        return b
-    return np.ascontiguousarray(a)
 
 
 @st.composite

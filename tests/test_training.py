@@ -267,7 +267,7 @@ def test_foreign_and_broken_files_are_refused(tmp_path):
         single: "not a fastrnn checkpoint (a single .npy array)",
         truncated: "not a fastrnn checkpoint (a truncated or corrupt zip)",
         damaged: "not a fastrnn checkpoint (unreadable: Bad CRC-32",
-        pickled: "not a fastrnn checkpoint (unreadable: Object arrays cannot be loaded",
+        pickled: "not a fastrnn checkpoint (entry 'meta.npy' is a pickled object array",
         tmp_path / "missing.npz": "missing.npz: no such file",
         tmp_path: "is a directory, not a checkpoint file",
     }

@@ -15,6 +15,8 @@ NaN and Inf are not rejected: they propagate through the arithmetic as in NumPy.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import operator
 from collections.abc import Mapping
@@ -101,6 +103,13 @@ def as_arrays(**values) -> tuple[dict[str, np.ndarray | None], frozenset]:
     return out, frozenset(untyped)
 
 
+def check_required(arrays: dict, *names: str) -> None:
+    """TypeError unless every named array was given (not None)."""
+    for name in names:
+        if arrays[name] is None:
+            raise TypeError(f"{name} must be an array; got None")
+
+
 def as_float(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
     """a as an aligned, C-contiguous array of dtype (no copy when it already is one).
 
@@ -128,18 +137,52 @@ def available_memory() -> int | None:
     return None
 
 
-def ensure_memory(kernel: str, nbytes: int) -> None:
+# Set by memory_budget: a bound below the system's, for building what a file describes.
+_budget: contextvars.ContextVar[int | None] = contextvars.ContextVar("budget", default=None)
+
+
+@contextlib.contextmanager
+def memory_budget(nbytes: int):
+    """Within the block, ensure_memory also refuses anything above nbytes: a model built
+    from a file's hyper-parameters may not take more memory than the file's arrays fill."""
+    token = _budget.set(nbytes)
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def ensure_memory(
+    kernel: str,
+    nbytes: int,
+    what: str = "its outputs and workspace",
+    remedy: str = "use a smaller batch, a shorter sequence or a smaller hidden size",
+) -> None:
     """Raise MemoryError before allocating when a call cannot fit in memory, so that an
     absurd size is an exception instead of the system's out-of-memory killer."""
+    budget = _budget.get()
+    if budget is not None and nbytes > budget:
+        raise MemoryError(
+            f"{kernel} needs about {nbytes:,} bytes for {what}, more than the {budget:,} "
+            "allowed here"
+        )
     if nbytes < _MEMORY_CHECK_THRESHOLD:
         return
     available = available_memory()
     if available is not None and nbytes > available:
         raise MemoryError(
-            f"{kernel} needs about {nbytes / 2**30:.1f} GiB for its outputs and workspace, "
-            f"but only {available / 2**30:.1f} GiB of memory is available; use a smaller "
-            "batch, a shorter sequence or a smaller hidden size"
+            f"{kernel} needs about {nbytes / 2**30:.1f} GiB for {what}, but only "
+            f"{available / 2**30:.1f} GiB of memory is available; {remedy}"
         )
+
+
+def ensure_parameter_memory(owner: str, shapes: dict, dtype: np.dtype) -> None:
+    """MemoryError before a model draws parameters of these shapes that cannot fit (the
+    draw is in float64, then cast to dtype)."""
+    count = sum(math.prod(shape) for shape in shapes.values())
+    ensure_memory(
+        owner, (dtype.itemsize + 8) * count, "its parameters", "use a smaller hidden size"
+    )
 
 
 def check_nonlinearity(nonlinearity) -> str:
@@ -170,6 +213,7 @@ def check_rnn_forward(x, s0, U, W, b, nonlinearity):
     U=None means x is the input projection U x_t already, of shape (T, B, H)."""
     check_nonlinearity(nonlinearity)
     a, untyped = as_arrays(x=x, s0=s0, U=U, W=W, b=b)
+    check_required(a, "x", "W")
     dtype = common_float_dtype(a, untyped)
     x, s0, U, W, b = a["x"], a["s0"], a["U"], a["W"], a["b"]
     T, B, D = check_x(x)
@@ -224,7 +268,8 @@ def check_truncate(truncate) -> int | None:
 
 
 def check_cache(cache, cache_type: type, forward_name: str) -> None:
-    """TypeError unless cache is a cache_type, as forward_name returns it."""
+    """TypeError unless cache is a cache_type, as forward_name returns it, whose arrays
+    fit together (ValueError for a cache assembled from several calls)."""
     if not isinstance(cache, cache_type):
         hint = (
             f" ({forward_name}(..., need_cache=False) keeps none: call it with need_cache=True)"
@@ -235,6 +280,38 @@ def check_cache(cache, cache_type: type, forward_name: str) -> None:
             f"cache must be the {cache_type.__name__} returned by {forward_name}; "
             f"got {type(cache).__name__}{hint}"
         )
+    for name in ("s", "x"):
+        a = getattr(cache, name)
+        if not isinstance(a, np.ndarray) or a.ndim != 3 or a.dtype not in SUPPORTED_DTYPES:
+            raise TypeError(
+                f"cache.{name} must be the float32 or float64 (T, B, ·) array {forward_name} "
+                f"returned; got {type(a).__name__} {getattr(a, 'shape', '')}"
+            )
+    T, B, H = cache.s.shape
+    D = cache.x.shape[2]
+    G = {RNNCache: 1, LSTMCache: 4, GRUCache: 3}[cache_type]
+    shapes = {"x": (T, B, D), "s0": (B, H), "c0": (B, H), "U": (G * H, D), "W": (G * H, H),
+              "b": (H,), "b_ih": (G * H,), "b_hh": (G * H,), "c": (T, B, H),
+              "gates": (T, B, G * H), "hn": (T, B, H)}  # fmt: skip
+    if cache_type is RNNCache:
+        check_nonlinearity(cache.nonlinearity)
+        if cache.U is None:  # x is the input projection
+            shapes["x"] = (T, B, H)
+    for name in cache._fields:
+        a, shape = getattr(cache, name), shapes.get(name)
+        if shape is None or (a is None and name in ("U", "b", "b_ih", "b_hh")):
+            continue  # s itself, the nonlinearity, or an optional array left out
+        if not isinstance(a, np.ndarray) or a.dtype != cache.s.dtype:
+            raise TypeError(
+                f"cache.{name} must be a {cache.s.dtype} array like cache.s; got "
+                f"{getattr(a, 'dtype', type(a).__name__)}"
+            )
+        if a.shape != shape:
+            raise ValueError(
+                f"cache.{name} must have shape {shape} to fit cache.s (T, B, H) = "
+                f"{_shape(cache.s)} and cache.x (T, B, D) = {_shape(cache.x)}; got {_shape(a)}: "
+                f"pass the cache of one {forward_name} call, unchanged"
+            )
 
 
 def check_state_gradient(name: str, g, states: np.ndarray, *, optional: bool = False):
@@ -354,6 +431,8 @@ def check_ids(name: str, ids, size: int, letter: str, TB: tuple | None = None) -
         raise ValueError(
             f"{name} must have shape (T, B) with T, B >= 1 (time-major); got {_shape(a)}"
         )
+    # before the scan: a zero-stride view can stand for an absurd number of ids
+    ensure_memory(name, 8 * a.size, "its ids as int64", "pass fewer token ids")
     lo, hi = int(a.min()), int(a.max())
     if lo < 0 or hi >= size:
         raise ValueError(
@@ -365,12 +444,14 @@ def check_ids(name: str, ids, size: int, letter: str, TB: tuple | None = None) -
 def check_embedding_forward(ids, U):
     """Checked (ids int64 (T, B), U (H, D) float32/float64) for embedding_forward."""
     a, untyped = as_arrays(U=U)
+    check_required(a, "U")
     dtype = common_float_dtype(a, untyped)
     U = a["U"]
-    if U is None or U.ndim != 2 or 0 in U.shape:
-        got = "None" if U is None else _shape(U)
-        raise ValueError(f"U must have shape (H, D) with H, D >= 1; got {got}")
+    if U.ndim != 2 or 0 in U.shape:
+        raise ValueError(f"U must have shape (H, D) with H, D >= 1; got {_shape(U)}")
     ids = check_ids("ids", ids, U.shape[1], "D")
+    H, D = U.shape
+    ensure_memory("embedding_forward", dtype.itemsize * H * (ids.size + D))
     return ids, as_float(U, dtype)
 
 
@@ -378,35 +459,40 @@ def check_embedding_backward(dx, ids, D):
     """Checked (dx (T, B, H), ids int64 (T, B), D) for embedding_backward."""
     D = check_int("D", D)
     a, untyped = as_arrays(dx=dx)
+    check_required(a, "dx")
     dtype = common_float_dtype(a, untyped)
     dx = a["dx"]
-    if dx is None or dx.ndim != 3 or 0 in dx.shape:
-        got = "None" if dx is None else _shape(dx)
-        raise ValueError(f"dx must have shape (T, B, H) with T, B, H >= 1; got {got}")
+    if dx.ndim != 3 or 0 in dx.shape:
+        raise ValueError(f"dx must have shape (T, B, H) with T, B, H >= 1; got {_shape(dx)}")
     ids = check_ids("ids", ids, D, "D", TB=dx.shape[:2])
+    ensure_memory("embedding_backward", dtype.itemsize * dx.shape[2] * (ids.size + D))
     return as_float(dx, dtype), ids, D
 
 
-def check_softmax(s, V, c):
-    """Checked and converted (s (T, B, H), V (K, H), c (K,) or None) of one dtype."""
+def check_softmax(s, V, c, kernel="softmax_forward"):
+    """Checked and converted (s (T, B, H), V (K, H), c (K,) or None) of one dtype;
+    MemoryError when kernel's (T, B, K) probabilities or logits cannot fit."""
     a, untyped = as_arrays(s=s, V=V, c=c)
+    check_required(a, "s", "V")
     dtype = common_float_dtype(a, untyped)
     s, V, c = a["s"], a["V"], a["c"]
-    if s is None or s.ndim != 3 or 0 in s.shape:
-        got = "None" if s is None else _shape(s)
-        raise ValueError(f"s must have shape (T, B, H) (time-major) with T, B, H >= 1; got {got}")
+    if s.ndim != 3 or 0 in s.shape:
+        raise ValueError(
+            f"s must have shape (T, B, H) (time-major) with T, B, H >= 1; got {_shape(s)}"
+        )
     H = s.shape[2]
-    if V is None or V.ndim != 2 or V.shape[1] != H or V.shape[0] == 0:
-        got = "None" if V is None else _shape(V)
+    if V.ndim != 2 or V.shape[1] != H or V.shape[0] == 0:
         raise ValueError(
             f"V must have shape (K, H) = (K, {H}) with K >= 1 to match s (T, B, H) = "
-            f"{_shape(s)}; got {got}"
+            f"{_shape(s)}; got {_shape(V)}"
         )
     K = V.shape[0]
     if c is not None and c.shape != (K,):
         raise ValueError(
             f"c must have shape (K,) = ({K},) to match V (K, H) = {_shape(V)}; got {_shape(c)}"
         )
+    T, B, _ = s.shape
+    ensure_memory(kernel, dtype.itemsize * (T * B * (K + H + 1) + K * (H + 1)))
     return as_float(s, dtype), as_float(V, dtype), as_float(c, dtype)
 
 
@@ -436,7 +522,7 @@ def check_reduction(reduction) -> str:
 def check_softmax_loss(s, V, c, targets, mask, reduction):
     """Checked (s, V, c, targets int64 (T, B), mask uint8 (T, B) or None, reduction)."""
     reduction = check_reduction(reduction)
-    s, V, c = check_softmax(s, V, c)
+    s, V, c = check_softmax(s, V, c, "softmax_loss")
     TB = s.shape[:2]
     targets = check_ids("targets", targets, V.shape[0], "K", TB=TB)
     return s, V, c, targets, check_mask(mask, TB), reduction
@@ -520,6 +606,7 @@ def check_gated_forward(gate_names: str, x, states: dict, U, W, b_ih, b_hh):
     array C-contiguous in the common dtype."""
     G = len(gate_names.split(", "))
     a, untyped = as_arrays(x=x, **states, U=U, W=W, b_ih=b_ih, b_hh=b_hh)
+    check_required(a, "x", "U", "W")
     dtype = common_float_dtype(a, untyped)
     x, U, W, b_ih, b_hh = a["x"], a["U"], a["W"], a["b_ih"], a["b_hh"]
     T, B, D = check_x(x)
@@ -566,6 +653,13 @@ def check_gated_forward(gate_names: str, x, states: dict, U, W, b_ih, b_hh):
                 f"{name} must have shape ({G}H,) = ({G * H},) to match {source}; "
                 f"got {_shape(a[name])}"
             )
+    # outputs (the states, the gates and the GRU's hn), workspace, and the inputs in case
+    # they all need converting
+    S = len(states)
+    ensure_memory(
+        "lstm_forward" if G == 4 else "gru_forward",
+        dtype.itemsize * (T * B * (D + (S + G + 1) * H) + G * H * (D + 2 * H + B + 2) + S * B * H),
+    )
     states = {
         name: np.zeros((B, H), dtype=dtype) if a[name] is None else as_float(a[name], dtype)
         for name in states
@@ -590,6 +684,15 @@ def check_gru_forward(x, s0, U, W, b_ih, b_hh):
     return x, states["s0"], U, W, b_ih, b_hh
 
 
+def ensure_gated_backward_memory(kernel: str, cache, G: int) -> None:
+    """MemoryError before a gated cell's backward pass that cannot fit: its gradients and
+    at most 13 (T, B, H) buffers of workspace (a truncated GRU's)."""
+    T, B, H = cache.s.shape
+    D = cache.x.shape[2]
+    itemsize = cache.s.dtype.itemsize
+    ensure_memory(kernel, itemsize * (T * B * (D + 13 * H) + G * H * (D + H + 2) + 2 * B * H))
+
+
 def check_lstm_backward(ds, dc, cache, truncate):
     """Checked (ds, dc, cache, K) for lstm_backward; dc=None stays None (no gradient
     arrives for the cell states)."""
@@ -597,6 +700,7 @@ def check_lstm_backward(ds, dc, cache, truncate):
     K = check_truncate(truncate)
     ds = check_state_gradient("ds", ds, cache.s)
     dc = check_state_gradient("dc", dc, cache.s, optional=True)
+    ensure_gated_backward_memory("lstm_backward", cache, 4)
     return ds, dc, cache, K
 
 
@@ -604,4 +708,6 @@ def check_gru_backward(ds, cache, truncate):
     """Checked (ds, cache, K) for gru_backward."""
     check_cache(cache, GRUCache, "gru_forward")
     K = check_truncate(truncate)
-    return check_state_gradient("ds", ds, cache.s), cache, K
+    ds = check_state_gradient("ds", ds, cache.s)
+    ensure_gated_backward_memory("gru_backward", cache, 3)
+    return ds, cache, K

@@ -29,12 +29,3 @@ cdef fastrnn_dims gated_dims_from(tuple x_shape, tuple U_shape, tuple W_shape,
         raise ValueError(f"sizes T*B = {rows}, D = {d.D}, {G}H = {width} exceed the BLAS "
                          f"limit {FASTRNN_MAX_GEMM_DIM}; split the batch or the sequence")
     return d
-
-
-cdef const floating *data_or_null(const floating[::1] v, str name, int64_t n,
-                                  str letters) except? NULL:
-    """&v[0] after checking that v has shape (n,), or NULL when v is None."""
-    if v is None:
-        return NULL
-    expect_shape(name, (v.shape[0],), (n,), letters)
-    return &v[0]

@@ -18,10 +18,12 @@ def gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
     cdef const floating *b_ih_ptr = data_or_null(b_ih, "b_ih", 3 * d.H, "(3H,)")
     cdef const floating *b_hh_ptr = data_or_null(b_hh, "b_hh", 3 * d.H, "(3H,)")
     dtype = np.float32 if floating is float else np.float64
+    cdef int64_t work_len = fastrnn_gru_forward_work_len(&d)
+    reserve("gru_forward", dtype, int(d.T) * d.B * 5 * d.H + work_len)
     s = np.empty((d.T, d.B, d.H), dtype=dtype)
     gates = np.empty((d.T, d.B, 3 * d.H), dtype=dtype)
     hn = np.empty((d.T, d.B, d.H), dtype=dtype)
-    work = np.empty((fastrnn_gru_forward_work_len(&d),), dtype=dtype)
+    work = np.empty((work_len,), dtype=dtype)
     cdef floating[:, :, ::1] s_v = s
     cdef floating[:, :, ::1] gates_v = gates
     cdef floating[:, :, ::1] hn_v = hn
@@ -43,10 +45,11 @@ def gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
 def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
                  const floating[:, ::1] W, const floating[:, :, ::1] s,
                  const floating[:, :, ::1] gates, const floating[:, :, ::1] hn,
-                 const floating[:, :, ::1] ds, bint with_bias, int64_t truncate):
+                 const floating[:, :, ::1] ds, bint with_bias, truncate):
     """(dx, ds0, dU, dW, db_ih, db_hh) of the forward call that produced s, gates and hn;
     dU is None when U is None (dx is then the gradient on the projection); db_ih and db_hh
     are None without bias. truncate < 0 is full BPTT."""
+    cdef int64_t K = as_int64("truncate", truncate)
     cdef fastrnn_dims d = gated_dims_from((x.shape[0], x.shape[1], x.shape[2]),
                                           matrix_shape(U), (W.shape[0], W.shape[1]), 3)
     cdef const floating[:, ::1] U_view
@@ -61,13 +64,16 @@ def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
     expect_shape("hn", (hn.shape[0], hn.shape[1], hn.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
     expect_shape("ds", (ds.shape[0], ds.shape[1], ds.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
     dtype = np.float32 if floating is float else np.float64
+    cdef int64_t work_len = fastrnn_gru_backward_work_len(&d, K)
+    reserve("gru_backward", dtype,
+            int(d.T) * d.B * d.D + int(d.H) * (d.B + 3 * (d.D + d.H + 2)) + work_len)
     dx = np.empty((d.T, d.B, d.D), dtype=dtype)
     ds0 = np.empty((d.B, d.H), dtype=dtype)
     dU = np.empty((3 * d.H, d.D), dtype=dtype) if U is not None else None
     dW = np.empty((3 * d.H, d.H), dtype=dtype)
     db_ih = np.empty((3 * d.H,), dtype=dtype) if with_bias else None
     db_hh = np.empty((3 * d.H,), dtype=dtype) if with_bias else None
-    work = np.empty((fastrnn_gru_backward_work_len(&d, truncate),), dtype=dtype)
+    work = np.empty((work_len,), dtype=dtype)
     cdef floating[:, :, ::1] dx_v = dx
     cdef floating[:, ::1] ds0_v = ds0
     cdef floating[:, ::1] dU_v
@@ -90,12 +96,12 @@ def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
     with nogil:
         if floating is float:
             status = fastrnn_gru_backward_f32(
-                &d, truncate, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
+                &d, K, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
                 &gates[0, 0, 0], &hn[0, 0, 0], &ds[0, 0, 0], &dx_v[0, 0, 0], &ds0_v[0, 0],
                 dU_ptr, &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
         else:
             status = fastrnn_gru_backward_f64(
-                &d, truncate, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
+                &d, K, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
                 &gates[0, 0, 0], &hn[0, 0, 0], &ds[0, 0, 0], &dx_v[0, 0, 0], &ds0_v[0, 0],
                 dU_ptr, &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
     raise_for_status(status, "gru_backward")

@@ -8,7 +8,11 @@ the checks here are repeated so that no call, however it arrives, reaches C unch
 from cython cimport floating
 from libc.stdint cimport int64_t, uintptr_t
 
+import operator
+
 import numpy as np
+
+from ._contract import ensure_memory
 
 _NONLINEARITIES = {"tanh": FASTRNN_TANH, "relu": FASTRNN_RELU}
 _STATUS_NAMES = {
@@ -42,6 +46,21 @@ cdef raise_for_status(fastrnn_status status, str kernel):
                        "report it with the shapes and dtypes of the call")
 
 
+cdef reserve(str kernel, dtype, elements):
+    """MemoryError unless `elements` (a Python int: no overflow) of dtype, the call's
+    outputs and workspace, fit in the memory left; checked before allocating any."""
+    ensure_memory(kernel, np.dtype(dtype).itemsize * elements)
+
+
+cdef int64_t as_int64(str name, value) except? -1:
+    """value as an int64_t; a float raises TypeError (Cython's own conversion of an int64_t
+    argument would truncate 2.5 to 2), an int beyond int64 OverflowError."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int; got {value!r}") from None
+
+
 cdef fastrnn_nonlinearity nonlinearity_code(str nonlinearity) except *:
     try:
         return _NONLINEARITIES[nonlinearity]
@@ -68,6 +87,15 @@ cdef fastrnn_dims dims_from(tuple x_shape, Py_ssize_t H) except *:
         raise ValueError(f"sizes T*B = {d.T * d.B}, D = {d.D}, H = {d.H} exceed the BLAS "
                          f"limit {FASTRNN_MAX_GEMM_DIM}; split the batch or the sequence")
     return d
+
+
+cdef const floating *data_or_null(const floating[::1] v, str name, int64_t n,
+                                  str letters) except? NULL:
+    """&v[0] after checking that v has shape (n,), or NULL when v is None."""
+    if v is None:
+        return NULL
+    expect_shape(name, (v.shape[0],), (n,), letters)
+    return &v[0]
 
 
 # One include per cell family, each beside its C file in csrc/.

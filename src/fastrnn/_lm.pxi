@@ -58,7 +58,9 @@ def embedding_forward(const int64_t[:, ::1] ids, const floating[:, ::1] U):
     """x (T,B,H) = U[:, ids] time-major, for ids (T,B) in [0, D) and U (H,D)."""
     cdef fastrnn_dims d = embedding_dims((ids.shape[0], ids.shape[1]), U.shape[1], U.shape[0])
     check_ids("ids", ids, d.D, "D")
-    x = np.empty((d.T, d.B, d.H), dtype=np.float32 if floating is float else np.float64)
+    dtype = np.float32 if floating is float else np.float64
+    reserve("embedding_forward", dtype, int(d.T) * d.B * d.H)
+    x = np.empty((d.T, d.B, d.H), dtype=dtype)
     cdef floating[:, :, ::1] x_v = x
     cdef fastrnn_status status
     with nogil:
@@ -70,12 +72,15 @@ def embedding_forward(const int64_t[:, ::1] ids, const floating[:, ::1] U):
     return x
 
 
-def embedding_backward(const floating[:, :, ::1] dx, const int64_t[:, ::1] ids, int64_t D):
+def embedding_backward(const floating[:, :, ::1] dx, const int64_t[:, ::1] ids, D):
     """dU (H,D): dx (T,B,H) scatter-added into the columns of ids (T,B)."""
-    cdef fastrnn_dims d = embedding_dims((ids.shape[0], ids.shape[1]), D, dx.shape[2])
+    cdef fastrnn_dims d = embedding_dims((ids.shape[0], ids.shape[1]), as_int64("D", D),
+                                         dx.shape[2])
     expect_shape("dx", (dx.shape[0], dx.shape[1], dx.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
     check_ids("ids", ids, d.D, "D")
-    dU = np.empty((d.H, d.D), dtype=np.float32 if floating is float else np.float64)
+    dtype = np.float32 if floating is float else np.float64
+    reserve("embedding_backward", dtype, int(d.H) * d.D)
+    dU = np.empty((d.H, d.D), dtype=dtype)
     cdef floating[:, ::1] dU_v = dU
     cdef fastrnn_status status
     with nogil:
@@ -97,7 +102,9 @@ def softmax_forward(const floating[:, :, ::1] s, const floating[:, ::1] V, c):
         c_view = c
         expect_shape("c", (c_view.shape[0],), (d.K,), "(K,)")
         c_ptr = &c_view[0]
-    probs = np.empty((d.T, d.B, d.K), dtype=np.float32 if floating is float else np.float64)
+    dtype = np.float32 if floating is float else np.float64
+    reserve("softmax_forward", dtype, int(d.T) * d.B * d.K)
+    probs = np.empty((d.T, d.B, d.K), dtype=dtype)
     cdef floating[:, :, ::1] p_v = probs
     cdef fastrnn_status status
     with nogil:
@@ -133,10 +140,12 @@ def softmax_loss(const floating[:, :, ::1] s, const floating[:, ::1] V, c,
         expect_shape("mask", (mask_view.shape[0], mask_view.shape[1]), (d.T, d.B), "(T, B)")
         mask_ptr = &mask_view[0, 0]
     dtype = np.float32 if floating is float else np.float64
+    cdef int64_t work_len = fastrnn_softmax_loss_work_len(&d)
+    reserve("softmax_loss", dtype, int(d.T) * d.B * d.H + int(d.K) * (d.H + 1) + work_len)
     ds = np.empty((d.T, d.B, d.H), dtype=dtype)
     dV = np.empty((d.K, d.H), dtype=dtype)
     dc = np.empty((d.K,), dtype=dtype) if c is not None else None
-    work = np.empty((fastrnn_softmax_loss_work_len(&d),), dtype=dtype)
+    work = np.empty((work_len,), dtype=dtype)
     cdef floating[:, :, ::1] ds_v = ds
     cdef floating[:, ::1] dV_v = dV
     cdef floating[::1] dc_v

@@ -18,10 +18,12 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     cdef const floating *b_ih_ptr = data_or_null(b_ih, "b_ih", 4 * d.H, "(4H,)")
     cdef const floating *b_hh_ptr = data_or_null(b_hh, "b_hh", 4 * d.H, "(4H,)")
     dtype = np.float32 if floating is float else np.float64
+    cdef int64_t work_len = fastrnn_lstm_forward_work_len(&d)
+    reserve("lstm_forward", dtype, int(d.T) * d.B * 6 * d.H + work_len)
     s = np.empty((d.T, d.B, d.H), dtype=dtype)
     c = np.empty((d.T, d.B, d.H), dtype=dtype)
     gates = np.empty((d.T, d.B, 4 * d.H), dtype=dtype)
-    work = np.empty((fastrnn_lstm_forward_work_len(&d),), dtype=dtype)
+    work = np.empty((work_len,), dtype=dtype)
     cdef floating[:, :, ::1] s_v = s
     cdef floating[:, :, ::1] c_v = c
     cdef floating[:, :, ::1] gates_v = gates
@@ -44,11 +46,12 @@ def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
                   const floating[:, ::1] c0, U, const floating[:, ::1] W,
                   const floating[:, :, ::1] s, const floating[:, :, ::1] c,
                   const floating[:, :, ::1] gates, const floating[:, :, ::1] ds,
-                  const floating[:, :, ::1] dc, bint with_bias, int64_t truncate):
+                  const floating[:, :, ::1] dc, bint with_bias, truncate):
     """(dx, ds0, dc0, dU, dW, db) of the forward call that produced s, c and gates; dc is
     a (T,B,H) array or None (zeros); dU is None when U is None (dx is then the gradient on
     the projection); db (the gradient of b_ih and of b_hh) is None without bias.
     truncate < 0 is full BPTT."""
+    cdef int64_t K = as_int64("truncate", truncate)
     cdef fastrnn_dims d = gated_dims_from((x.shape[0], x.shape[1], x.shape[2]),
                                           matrix_shape(U), (W.shape[0], W.shape[1]), 4)
     cdef const floating[:, ::1] U_view
@@ -69,13 +72,16 @@ def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
                      "(T, B, H)")
         dc_ptr = &dc[0, 0, 0]
     dtype = np.float32 if floating is float else np.float64
+    cdef int64_t work_len = fastrnn_lstm_backward_work_len(&d, K)
+    reserve("lstm_backward", dtype,
+            int(d.T) * d.B * d.D + int(d.H) * (2 * d.B + 4 * (d.D + d.H + 1)) + work_len)
     dx = np.empty((d.T, d.B, d.D), dtype=dtype)
     ds0 = np.empty((d.B, d.H), dtype=dtype)
     dc0 = np.empty((d.B, d.H), dtype=dtype)
     dU = np.empty((4 * d.H, d.D), dtype=dtype) if U is not None else None
     dW = np.empty((4 * d.H, d.H), dtype=dtype)
     db = np.empty((4 * d.H,), dtype=dtype) if with_bias else None
-    work = np.empty((fastrnn_lstm_backward_work_len(&d, truncate),), dtype=dtype)
+    work = np.empty((work_len,), dtype=dtype)
     cdef floating[:, :, ::1] dx_v = dx
     cdef floating[:, ::1] ds0_v = ds0
     cdef floating[:, ::1] dc0_v = dc0
@@ -95,13 +101,13 @@ def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     with nogil:
         if floating is float:
             status = fastrnn_lstm_backward_f32(
-                &d, truncate, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0],
+                &d, K, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0],
                 &s[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0], &ds[0, 0, 0], dc_ptr,
                 &dx_v[0, 0, 0], &ds0_v[0, 0], &dc0_v[0, 0], dU_ptr, &dW_v[0, 0], db_ptr,
                 &work_v[0])
         else:
             status = fastrnn_lstm_backward_f64(
-                &d, truncate, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0],
+                &d, K, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0],
                 &s[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0], &ds[0, 0, 0], dc_ptr,
                 &dx_v[0, 0, 0], &ds0_v[0, 0], &dc0_v[0, 0], dU_ptr, &dW_v[0, 0], db_ptr,
                 &work_v[0])

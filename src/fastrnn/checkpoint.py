@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import zipfile
@@ -69,6 +70,12 @@ def save(path, model, tokenizer, optimizer=None, trainer=None, *, extra=None) ->
         ``Trainer.state()``.
     extra : dict or None
         JSON-friendly values stored as they are (the CLI keeps its loss history there).
+
+    Raises
+    ------
+    ValueError
+        When a parameter or optimizer buffer holds NaN or Inf (``load`` would refuse the
+        file); nothing is written.
     """
     if tokenizer.vocab_size != model.vocab_size:
         raise ValueError(
@@ -93,6 +100,9 @@ def save(path, model, tokenizer, optimizer=None, trainer=None, *, extra=None) ->
     if optimizer is not None:
         arrays.update({f"optim/{k}": a for k, a in optimizer.state_dict().items()})
     arrays.update({f"trainer/{k}": a for k, a in trainer_arrays.items()})
+    for name, a in arrays.items():  # what load would refuse is never written
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise ValueError(f"{name} holds NaN or Inf values; the checkpoint is not written")
     write_atomic(path, arrays)
 
 
@@ -124,7 +134,8 @@ def write_atomic(path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the .npz at path, read without pickle."""
+    """Every array of the .npz at path, read without pickle, each checked against what its
+    header declares before any memory is set aside for it (see _read_member)."""
     try:
         with open(path, "rb") as f:
             magic = f.read(6)
@@ -134,8 +145,12 @@ def _read(path: Path) -> dict[str, np.ndarray]:
                 what = "a truncated or corrupt zip" if magic[:2] == b"PK" else "not an .npz file"
                 raise CheckpointError(f"{path}: not a fastrnn checkpoint ({what})")
             f.seek(0)
-            with np.load(f, allow_pickle=False) as npz:
-                return {name: npz[name] for name in npz.files}
+            size = os.fstat(f.fileno()).st_size
+            with zipfile.ZipFile(f) as z:
+                return {
+                    info.filename.removesuffix(".npy"): _read_member(path, z, info, size)
+                    for info in z.infolist()
+                }
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -144,6 +159,44 @@ def _read(path: Path) -> dict[str, np.ndarray]:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"{path}: not a fastrnn checkpoint (unreadable: {e})") from None
+
+
+def _read_member(path: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo, size: int) -> np.ndarray:
+    """One .npy member of the zip. ``save`` stores them uncompressed, so a member holds as
+    many bytes as it takes in the file: a compressed member (a zip bomb) is refused, and a
+    header that declares more data than the member holds is refused before allocating it."""
+    name = info.filename
+    if not name.endswith(".npy") or info.compress_type != zipfile.ZIP_STORED:
+        what = "not an .npy array" if not name.endswith(".npy") else "compressed"
+        raise CheckpointError(f"{path}: not a fastrnn checkpoint (entry {name!r} is {what})")
+    if info.file_size > size:
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint (entry {name!r} declares {info.file_size} bytes, more "
+            f"than the whole file's {size})"
+        )
+    with z.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise ValueError(f"entry {name!r} has .npy format version {version}")
+        if dtype.hasobject:
+            raise CheckpointError(
+                f"{path}: not a fastrnn checkpoint (entry {name!r} is a pickled object array; "
+                "fastrnn never unpickles)"
+            )
+        nbytes = math.prod(shape) * dtype.itemsize
+        if member.tell() + nbytes != info.file_size:
+            raise CheckpointError(
+                f"{path}: corrupt checkpoint (entry {name!r} declares {dtype} {shape}, "
+                f"{nbytes} bytes, but holds {info.file_size - member.tell()})"
+            )
+        data = bytearray(nbytes)
+        if member.readinto(data) != nbytes or member.read(1):  # the read checks the CRC
+            raise ValueError(f"entry {name!r} is shorter than its header says")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
 
 
 def _meta(path: Path, arrays: dict) -> dict:
@@ -205,8 +258,19 @@ def load(path, backend=None) -> Checkpoint:
 
 def _build(arrays: dict, meta: dict, backend) -> Checkpoint:
     known = {"format", "meta"}
-    model = backend.RNNLM(**meta["model"])
     params = _entries(arrays, "param/")
+    # The model draws its parameters before they are checked against the file's: its
+    # hyper-parameters may not ask for more than the stored ones fill (float32 weights
+    # drawn in float64 take 3 times their size).
+    stored = sum(a.nbytes for a in params.values())
+    try:
+        with _contract.memory_budget(3 * stored + 2**20):
+            model = backend.RNNLM(**meta["model"])
+    except MemoryError:
+        raise ValueError(
+            f"its hyper-parameters {meta['model']} call for more weights than the "
+            f"{stored:,} bytes of parameters it holds"
+        ) from None
     _check_dtypes("param/", params, model.dtype)
     model.load_state_dict(_contract.check_arrays(params, model.param_shapes(), "param", "model"))
     known |= {f"param/{n}" for n in params}

@@ -218,6 +218,7 @@ class _RecurrentBase:
         self.batch_first = bool(batch_first)
         self.bidirectional = bool(bidirectional)
         self.dtype = _model_dtype(dtype)
+        _contract.ensure_parameter_memory(type(self).__name__, self._param_shapes(), self.dtype)
 
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.hidden_size)

@@ -128,6 +128,7 @@ class RNNLMBase:
             )
         self.bias = bool(bias)
         self.dtype = layers._model_dtype(dtype)
+        _contract.ensure_parameter_memory("RNNLM", self.param_shapes(), self.dtype)
 
         rng = np.random.default_rng(seed)
         bound = 1.0 / math.sqrt(self.hidden_size)

@@ -279,7 +279,9 @@ def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
     loss = scale * float(np.sum(np.where(keep, log_norm - z_target, 0), dtype=np.float64))
     dz = np.exp(z - log_norm[..., None])  # o_t
     dz[np.arange(T)[:, None], np.arange(B), targets] -= 1  # o_t - onehot(target)
-    dz *= np.where(keep, scale, 0).astype(s.dtype)[..., None]  # dL/dz
+    # dL/dz, exactly 0 at masked steps (selected, not multiplied, as in the kernel: a NaN
+    # or Inf logit at a padded step stays out of dz)
+    dz = np.where(keep[..., None], dz * s.dtype.type(scale), 0)
     K = V.shape[0]
     ds = dz @ V
     dV = dz.reshape(T * B, K).T @ s.reshape(T * B, H)

@@ -122,7 +122,8 @@ class Trainer:
     def train_step(self) -> float:
         """One update from the next T tokens of every stream; returns the loss (mean per
         token) before the update. Raises TrainingError, leaving the parameters as they
-        were, if the loss is not finite."""
+        were, if the loss or a gradient is not finite, and also (then too late to keep
+        them) if the update takes a parameter past the floating-point range."""
         T = self.seq_length
         if self.position + T > self.stream_length:
             self._new_epoch()
@@ -133,11 +134,24 @@ class Trainer:
                 "are left as they were: lower the learning rate or clip harder"
             )
         grads = self.model.grads
+        for name, g in grads.items():
+            if not np.isfinite(g).all():
+                raise TrainingError(
+                    f"the gradient of {name} is not finite at step {self.step_count + 1} (the "
+                    f"loss, {loss:.4g}, is); the parameters are left as they were: lower "
+                    "the learning rate"
+                )
         if self.clip_norm is not None:
             optim.clip_by_global_norm(grads, self.clip_norm)
         if self.clip_value is not None:
             optim.clip_by_value(grads, self.clip_value)
         self.optimizer.step(grads)
+        for name, p in self.model.params.items():
+            if not np.isfinite(p).all():
+                raise TrainingError(
+                    f"the parameter {name} is no longer finite after the update of step "
+                    f"{self.step_count + 1}: lower the learning rate"
+                )
         self.h = h_n
         self.position += T
         self.step_count += 1

@@ -1,0 +1,56 @@
+"""Every kernel through the binding (and a layer, a language-model step) for valgrind.
+
+    valgrind --suppressions=tests/valgrind/ld.supp --error-exitcode=3 \
+        python tests/valgrind/kernels.py
+
+memcheck sees the binding's checks, the NumPy buffers it hands to C and the kernels
+together (tests/test_c_kernels.py runs the C kernels alone under valgrind, with a plain
+BLAS). About 20 s; tests/test_valgrind_binding.py runs it when FASTRNN_VALGRIND=1.
+"""
+
+import numpy as np
+
+import fastrnn
+from fastrnn import optim, training
+
+rng = np.random.default_rng(0)
+T, B, D, H, K = 5, 3, 4, 6, 7
+
+
+def normal(*shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+for dtype in (np.float32, np.float64):
+    x = normal(T, B, D, dtype=dtype)
+    for nonlinearity in ("tanh", "relu"):
+        s, cache = fastrnn.rnn_forward(x, None, normal(H, D, dtype=dtype),
+                                       normal(H, H, dtype=dtype), normal(H, dtype=dtype),
+                                       nonlinearity=nonlinearity)  # fmt: skip
+        for window in (None, 1):
+            fastrnn.rnn_backward(np.ones_like(s), cache, truncate=window)
+    s, c, cache = fastrnn.lstm_forward(x, None, None, normal(4 * H, D, dtype=dtype),
+                                       normal(4 * H, H, dtype=dtype))  # fmt: skip
+    for window in (None, 1):
+        fastrnn.lstm_backward(np.ones_like(s), cache, dc=np.ones_like(c), truncate=window)
+    bias = normal(3 * H, dtype=dtype)
+    s, cache = fastrnn.gru_forward(x, None, normal(3 * H, D, dtype=dtype),
+                                   normal(3 * H, H, dtype=dtype), bias, bias)  # fmt: skip
+    for window in (None, 1):
+        fastrnn.gru_backward(np.ones_like(s), cache, truncate=window)
+    ids = rng.integers(0, K, (T, B))
+    e = fastrnn.embedding_forward(ids, normal(H, K, dtype=dtype))
+    fastrnn.embedding_backward(e, ids, K)
+    V = normal(K, H, dtype=dtype)
+    fastrnn.softmax_forward(s, V)
+    fastrnn.softmax_loss(s, V, normal(K, dtype=dtype), ids, ids % 2)
+    layer = fastrnn.LSTM(D, H, 2, dtype=dtype, bidirectional=True, seed=0)
+    out, _ = layer(x, None, [T, 2, 1])
+    layer.backward(np.ones_like(out))
+    model = fastrnn.RNNLM(K, H, 2, dtype=dtype, seed=0)
+    tokens = rng.integers(0, K, 200)
+    trainer = training.Trainer(model, optim.Adam(model.params), tokens, seq_length=8,
+                               batch_size=3)  # fmt: skip
+    trainer.train_step()
+    model.sample([1, 2], 5, seed=0)
+print("every kernel ran")
