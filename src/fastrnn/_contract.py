@@ -606,7 +606,7 @@ def check_gated_forward(gate_names: str, x, states: dict, U, W, b_ih, b_hh):
     array C-contiguous in the common dtype."""
     G = len(gate_names.split(", "))
     a, untyped = as_arrays(x=x, **states, U=U, W=W, b_ih=b_ih, b_hh=b_hh)
-    check_required(a, "x", "U", "W")
+    check_required(a, "x", "W")  # U=None: x is the projection
     dtype = common_float_dtype(a, untyped)
     x, U, W, b_ih, b_hh = a["x"], a["U"], a["W"], a["b_ih"], a["b_hh"]
     T, B, D = check_x(x)

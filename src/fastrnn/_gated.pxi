@@ -3,8 +3,16 @@ from libc.stdint cimport INT64_MAX
 
 
 cdef tuple matrix_shape(object M):
-    """(rows, cols) of a 2-d array, or None for None."""
-    return None if M is None else (M.shape[0], M.shape[1])
+    """(rows, cols) of a 2-d array, or None for None; TypeError for a non-array, ValueError
+    for any other rank."""
+    if M is None:
+        return None
+    if not isinstance(M, np.ndarray):
+        raise TypeError(f"U must be a 2-d array or None; got {type(M).__name__}")
+    shape = tuple(M.shape)
+    if len(shape) != 2:
+        raise ValueError(f"U must be a 2-d array (rows, D); got shape {shape}")
+    return shape
 
 
 cdef fastrnn_dims gated_dims_from(tuple x_shape, tuple U_shape, tuple W_shape,
