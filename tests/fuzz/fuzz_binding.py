@@ -244,7 +244,7 @@ def damage(fdp, value):
     if kind == 4 and a.ndim:  # every other element of a larger array
         big = np.repeat(a, 2, axis=0)
         return big[::2]
-    if kind == 5:  # the data starts one byte into the buffer
+    if kind == 5 and not a.dtype.hasobject:  # the data starts one byte into the buffer
         raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
         b = raw[1:].view(a.dtype).reshape(a.shape)
         b[...] = a
