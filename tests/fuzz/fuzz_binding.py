@@ -31,9 +31,13 @@ with atheris.instrument_imports(include=["fastrnn"]):
     import fastrnn  # noqa: F401 - installs the BLAS, so that an unchecked call would really compute
     from fastrnn import _kernels as F
     from fastrnn import reference as R
-    from fastrnn._contract import GRUCache, LSTMCache, RNNCache
+    from fastrnn._contract import GRUCache, LSTMCache, RNNCache, memory_budget
 
 REFUSALS = (ValueError, TypeError, MemoryError, OverflowError)
+# A call may set aside this much for its outputs: beyond, the binding's own memory check
+# refuses it (a vocabulary of 2**31 - 1 is legal, but its 16 GiB of dU would take the
+# fuzzer past its memory limit).
+BUDGET = 2**28
 # float32 kernels against the reference computing in float32 (other summation orders)
 TOL = {np.float32: dict(rtol=2e-3, atol=2e-4), np.float64: dict(rtol=1e-9, atol=1e-11)}
 
@@ -299,7 +303,8 @@ def test_one_input(data: bytes) -> None:
         i = fdp.ConsumeIntInRange(0, len(args) - 1)
         args[i] = damage(fdp, args[i])
     try:
-        got = getattr(F, name)(*args)
+        with memory_budget(BUDGET):
+            got = getattr(F, name)(*args)
     except REFUSALS:
         return
     try:
