@@ -1,5 +1,5 @@
 """Independent plain-NumPy implementations of the three classic models, the oracles of
-test_compat_*.py (and the baseline of benches/bench_compat.py).
+test_compat_*.py.
 
 Written from the published semantics recorded in shared/notes/reference-models.md, not
 from fastrnn: one Python loop iteration per time step, one-hot and outer products where
