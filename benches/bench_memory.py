@@ -6,10 +6,13 @@
 Each (backend, cell, shape, task) runs in a fresh Python process, so that no allocator
 cache or earlier case inflates the figure. The child builds the bench's seeded problem
 (``fastrnn.bench.cases``), prepares the backend's runner exactly as ``fastrnn bench``
-does, makes one warm-up call (JAX compiles there, torch sets up its allocator) and drops
-its result. Then it asks the kernel to restart the process's high-water mark
-(``/proc/self/clear_refs``), reads the resident set, makes one more call while holding its
-result, and reads the high-water mark (``VmHWM``). Reported:
+does, makes one warm-up call (the first call's one-time set-up) and drops that runner, then
+prepares a fresh one (JAX compiles while preparing, before the measurement). Then it asks
+the kernel to restart the process's high-water mark (``/proc/self/clear_refs``), reads the
+resident set, makes one call while holding its result, and reads the high-water mark
+(``VmHWM``). glibc is told to give every block of
+64 KiB or more back to the system when it is freed (``MALLOC_MMAP_THRESHOLD_``), so that
+the measured call cannot reuse memory the warm-up left in the heap unseen. Reported:
 
 - ``peak MiB``: VmHWM - VmRSS before the call: everything the call held at its worst
   moment, its results included;
@@ -28,8 +31,10 @@ framework allocates on the way (torch's autograd graph, JAX's buffers). Threads:
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,12 +80,18 @@ def child(backend_name: str, cell: str, shape: str, task: str, dtype: str) -> di
         with threadpool_limits(1):
             backend.open(1, np.dtype(dtype))
             problem = make_problem(CELLS[cell], parse_shape(shape), np.dtype(dtype), seed=0)
-            runner = backend.prepare(Case(problem, task))
-            if isinstance(runner, str):
-                return {"status": runner}
-            result = runner.call()
-            del result
+            case = Case(problem, task)
+            warm_up = backend.prepare(case)
+            if isinstance(warm_up, str):
+                return {"status": warm_up}
+            warm_up.call()
+            # A fresh runner for the measured call: a layer keeps its last forward's cache
+            # until the next forward, which would otherwise count in the resident set
+            # before the call and be freed during it.
+            del warm_up
+            runner = backend.prepare(case)
             gc.collect()
+            ctypes.CDLL(None).malloc_trim(0)
             Path("/proc/self/clear_refs").write_text("5")  # restart VmHWM at VmRSS
             before = _status_kib("VmRSS")
             result = runner.call()
@@ -104,9 +115,13 @@ def child(backend_name: str, cell: str, shape: str, task: str, dtype: str) -> di
 
 
 def measure(backend: str, cell: str, shape: str, task: str, dtype: str) -> dict:
+    # glibc serves blocks of 64 KiB and more from mmap and unmaps them when freed, so
+    # memory freed after the warm-up leaves the resident set instead of waiting in the
+    # heap, where the measured call would reuse it unseen.
+    env = os.environ | {"MALLOC_MMAP_THRESHOLD_": str(64 * 1024), "MALLOC_TRIM_THRESHOLD_": "0"}
     done = subprocess.run(
         [sys.executable, __file__, "--child", backend, cell, shape, task, dtype],
-        capture_output=True, text=True, timeout=1800,
+        capture_output=True, text=True, timeout=1800, env=env,
     )  # fmt: skip
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
