@@ -490,11 +490,41 @@ class RNNLMBase:
 
         out = np.empty(length, dtype=np.int64)
         s, h, _ = self._run(prime, self._initial(h0, 1), need_cache=False)
+        if getattr(self.backend, "sample_tokens", None) is not None:
+            return self._sample_fused(h, V, c, rng.random(length), top_k, out)
+        # One token at a time: the reference's path, and the specification of the fused one.
         for i in range(length):
             probs = self.backend.softmax_forward(s[-1:], V, c)[0, 0]
             out[i] = draw(probs, rng, top_k)
             if i + 1 < length:
                 s, h, _ = self._run(out[i : i + 1, None], h, need_cache=False)
+        return out
+
+    def _sample_fused(self, h, V, c, uniforms, top_k, out) -> np.ndarray:
+        """The loop of ``sample`` in the backend's ``sample_tokens`` (one C call for the
+        whole stream), from the state h after the prime: the same kernels on the same
+        numbers, so the same tokens. ``rng.random(length)`` gives the uniforms that
+        ``length`` calls of ``rng.random()`` would. A token the kernel leaves undecided
+        (non-finite probabilities, a top_k cut inside a tie) is ``draw``'s, from its
+        probabilities, and the kernel resumes after it."""
+        weights = [self._layer(k) for k in range(self.num_layers)]
+        weights[0] = (self.params["rnn.weight_ih_l0"], *weights[0][1:])  # the embedding
+        if self.cell == "rnn":  # rnn_forward takes the sum of the biases, as cell_forward
+            weights = [(U, W, None if b_ih is None else b_ih + b_hh, None)
+                       for U, W, b_ih, b_hh in weights]  # fmt: skip
+        length, i = len(out), 0
+        while i < length:
+            ids, drawn, probs, h = self.backend.sample_tokens(
+                self.cell, self.nonlinearity, weights, V, c, h, uniforms[i:], top_k
+            )
+            out[i : i + drawn] = ids[:drawn]
+            i += drawn
+            if i == length:
+                break
+            out[i] = _draw_from(probs, uniforms[i], top_k)  # raises for non-finite ones
+            i += 1
+            if i < length:
+                _, h, _ = self._run(out[i - 1 : i, None], h, need_cache=False)
         return out
 
     # ---- weights -------------------------------------------------------------------
@@ -516,6 +546,12 @@ def draw(probs: np.ndarray, rng: np.random.Generator, top_k: int | None = None) 
 
     Inverse-CDF sampling with one ``rng.random()`` per draw: the same generator state gives
     the same index. Entries of zero probability are never drawn."""
+    cdf = _cdf(probs, top_k)
+    return _invert(cdf, rng.random())
+
+
+def _cdf(probs: np.ndarray, top_k: int | None) -> np.ndarray:
+    """The cumulative sums of the probabilities in float64, zero outside the top_k."""
     p = np.asarray(probs, dtype=np.float64)
     if top_k is not None and top_k < p.size:
         keep = np.argpartition(p, -top_k)[-top_k:]
@@ -524,5 +560,14 @@ def draw(probs: np.ndarray, rng: np.random.Generator, top_k: int | None = None) 
     cdf = np.cumsum(p)
     if not (np.isfinite(cdf[-1]) and cdf[-1] > 0):
         raise ValueError("the model's probabilities are not finite (are its weights NaN?)")
-    # the first index whose cumulative probability exceeds u * total, u in [0, 1)
-    return int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    return cdf
+
+
+def _invert(cdf: np.ndarray, u: float) -> int:
+    """The first index whose cumulative probability exceeds u * total, u in [0, 1)."""
+    return int(np.searchsorted(cdf, u * cdf[-1], side="right"))
+
+
+def _draw_from(probs: np.ndarray, u: float, top_k: int | None) -> int:
+    """``draw`` with its uniform given."""
+    return _invert(_cdf(probs, top_k), u)
