@@ -451,7 +451,11 @@ class RNNLMBase:
         """Draw ``length`` tokens after the prime, one at a time.
 
         The prime runs through the network once; then every drawn token advances the
-        state by one step (O(1) work per token: the prefix is never run again).
+        state by one step (O(1) work per token: the prefix is never run again). With the C
+        kernels (``fastrnn.RNNLM``) the whole token loop runs in one C call, on the same
+        kernels and numbers as the reference backend's token-by-token loop, so the same
+        seed gives the same tokens either way (then a ``seed`` Generator that sees a
+        ValueError has advanced by ``length`` draws, not by the tokens drawn before it).
 
         Parameters
         ----------
