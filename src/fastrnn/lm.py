@@ -452,10 +452,10 @@ class RNNLMBase:
 
         The prime runs through the network once; then every drawn token advances the
         state by one step (O(1) work per token: the prefix is never run again). With the C
-        kernels (``fastrnn.RNNLM``) the whole token loop runs in one C call, on the same
-        kernels and numbers as the reference backend's token-by-token loop, so the same
-        seed gives the same tokens either way (then a ``seed`` Generator that sees a
-        ValueError has advanced by ``length`` draws, not by the tokens drawn before it).
+        kernels (``fastrnn.RNNLM``) the whole token loop runs in one C call on the same
+        kernels and numbers as the token-by-token loop (the reference backend's path), so
+        it draws the same tokens (but a ``seed`` Generator that sees a ValueError has
+        advanced by ``length`` draws, not by the tokens drawn before it).
 
         Parameters
         ----------
