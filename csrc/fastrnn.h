@@ -349,6 +349,7 @@ typedef struct {
     fastrnn_cell cell;
     fastrnn_nonlinearity f; /* the vanilla RNN's; ignored by the LSTM and GRU */
     int64_t L, H, K;        /* layers, hidden size, vocabulary (input ids and classes) */
+    int64_t P;              /* prime tokens run before the first draw (0: none) */
     int64_t top_k;          /* draw among the top_k most likely tokens; 0 (or >= K): all */
 } fastrnn_generate_dims;
 
@@ -369,12 +370,13 @@ typedef struct {
     const double *V, *c;
 } fastrnn_lm_f64;
 
-/* Workspace of fastrnn_generate_* (0 on bad dims): work in elements of the model's type,
- * draw_work in doubles (2K). */
+/* Workspace of fastrnn_generate_* (0 on bad dims): work in elements of the model's type
+ * (it grows with P), draw_work in doubles (2K). */
 int64_t fastrnn_generate_work_len(const fastrnn_generate_dims *dims);
 int64_t fastrnn_generate_draw_work_len(const fastrnn_generate_dims *dims);
 
-/* Draws up to `length` tokens; for token i:
+/* Runs the P prime tokens through the layers, one call of each layer's forward kernel over
+ * all P steps (as RNNLM._run does), then draws up to `length` tokens; for token i:
  *   probs = softmax(V s + c)   s the top layer's h, as fastrnn_softmax_forward_* computes it
  *   p = probs in double, zero outside the top_k largest (when 0 < top_k < K)
  *   cdf = the running sum of p (in order), ids[i] = the first j with cdf[j] > u[i] * cdf[K-1]
@@ -384,8 +386,10 @@ int64_t fastrnn_generate_draw_work_len(const fastrnn_generate_dims *dims);
  * The kernel stops early, before token i, when it cannot decide that token as lm.draw
  * would: the probabilities are not finite, or the top_k cut falls inside a tie of nonzero
  * probabilities (lm.draw's argpartition then picks among them). The caller decides it.
- *   h (L,H)       in/out  the state whose top layer gives token 0's probabilities; out: the
- *                         state of token *drawn when stopped early, else of the last token
+ *   prime (P)     in      token ids in [0, K) (may be NULL when P = 0)
+ *   h (L,H)       in/out  the state before the prime (with P = 0: the state whose top layer
+ *                         gives token 0's probabilities); out: the state of token *drawn
+ *                         when stopped early, else of the last token
  *   c_state (L,H) in/out  the LSTM's cell states, likewise (NULL for the RNN and GRU)
  *   u (length)    in      uniforms in [0, 1), one per token (may be NULL when length = 0)
  *   ids (length)  out     the tokens; entries from *drawn on are not written
@@ -395,15 +399,17 @@ int64_t fastrnn_generate_draw_work_len(const fastrnn_generate_dims *dims);
  *   work          fastrnn_generate_work_len(dims) elements, undefined after
  *   draw_work     fastrnn_generate_draw_work_len(dims) doubles, undefined after
  * Returns FASTRNN_OK (also when stopped early), FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG (a NULL
- * pointer, an unknown cell or nonlinearity, length < 0, a uniform outside [0, 1), all found
- * before anything is written) or FASTRNN_ERR_NO_BLAS. */
+ * pointer, an unknown cell or nonlinearity, length < 0, a uniform outside [0, 1), a prime
+ * id outside [0, K), all found before anything is written) or FASTRNN_ERR_NO_BLAS. */
 fastrnn_status fastrnn_generate_f32(const fastrnn_generate_dims *dims, const fastrnn_lm_f32 *lm,
-                                    int64_t length, const double *restrict u, float *restrict h,
+                                    const int64_t *restrict prime, int64_t length,
+                                    const double *restrict u, float *restrict h,
                                     float *restrict c_state, int64_t *restrict ids,
                                     int64_t *restrict drawn, float *restrict probs,
                                     float *restrict work, double *restrict draw_work);
 fastrnn_status fastrnn_generate_f64(const fastrnn_generate_dims *dims, const fastrnn_lm_f64 *lm,
-                                    int64_t length, const double *restrict u, double *restrict h,
+                                    const int64_t *restrict prime, int64_t length,
+                                    const double *restrict u, double *restrict h,
                                     double *restrict c_state, int64_t *restrict ids,
                                     int64_t *restrict drawn, double *restrict probs,
                                     double *restrict work, double *restrict draw_work);

@@ -5,11 +5,12 @@
  * (1 RNN, 4 LSTM, 3 GRU); h (L,H) the layers' states (the LSTM's c (L,H) beside), U[0]
  * (G*H,K) the embedding, U[k] (G*H,H), W[k] (G*H,H), V (K,H), c (K,); u the uniforms.
  *
- * Shape of the work, per token: probs = softmax_forward(h[L-1]); the draw (inverse CDF in
- * double, as lm.draw does it with NumPy); then one step of every layer through the
- * public kernels with T = B = 1 (embedding_forward, rnn/lstm/gru_forward), so that every
- * state and probability is bit for bit what the step-by-step path computes: the same
- * kernels on the same numbers. What the draw cannot decide exactly as lm.draw would
+ * Shape of the work: the prime runs through every layer in one forward call each, then per
+ * token: probs = softmax_forward(h[L-1]); the draw (inverse CDF in double, as lm.draw does
+ * it with NumPy); then one step of every layer through the public kernels with T = B = 1
+ * (embedding_forward, rnn/lstm/gru_forward). These are the calls RNNLM.sample's
+ * token-by-token loop makes, so every state and probability is bit for bit what it
+ * computes: the same kernels on the same numbers. What the draw cannot decide exactly as lm.draw would
  * (non-finite probabilities, a top_k cut inside a tie) goes back to the caller.
  * The bodies live in generate_impl.h, instantiated for float and double. */
 #include <math.h>
@@ -22,47 +23,61 @@ static int64_t gates_of(fastrnn_cell cell) {
     return cell == FASTRNN_CELL_LSTM ? 4 : cell == FASTRNN_CELL_GRU ? 3 : 1;
 }
 
-/* Sizes positive, G*H and K within the BLAS's int (then every buffer below fits int64_t),
- * a known cell and nonlinearity, top_k >= 0. */
+/* Rows the workspace holds: the P prime steps, or the one step of a drawn token. */
+static int64_t rows_of(const fastrnn_generate_dims *d) { return d->P > 1 ? d->P : 1; }
+
+/* Sizes positive (P >= 0), G*H, K and P within the BLAS's int, the workspace's count within
+ * int64_t, a known cell and nonlinearity, top_k >= 0. */
 static int generate_dims_ok(const fastrnn_generate_dims *d) {
     if (d == NULL) return 0;
     if (d->cell != FASTRNN_CELL_RNN && d->cell != FASTRNN_CELL_LSTM && d->cell != FASTRNN_CELL_GRU)
         return 0;
     if (d->f != FASTRNN_TANH && d->f != FASTRNN_RELU) return 0;
-    if (d->L < 1 || d->H < 1 || d->K < 1 || d->top_k < 0) return 0;
-    return d->K <= FASTRNN_MAX_GEMM_DIM && d->H <= FASTRNN_MAX_GEMM_DIM / gates_of(d->cell);
+    if (d->L < 1 || d->H < 1 || d->K < 1 || d->P < 0 || d->top_k < 0) return 0;
+    const int64_t G = gates_of(d->cell);
+    if (d->K > FASTRNN_MAX_GEMM_DIM || d->H > FASTRNN_MAX_GEMM_DIM / G) return 0;
+    if (d->P > FASTRNN_MAX_GEMM_DIM) return 0;
+    return rows_of(d) <= INT64_MAX / 16 / (G * d->H);
 }
 
-/* Workspace of one layer's step (T = B = 1) with input size D. */
-static int64_t cell_work_len(const fastrnn_generate_dims *d, int64_t D) {
-    const fastrnn_dims step = {1, 1, D, d->H};
+/* Workspace of one layer's forward call over T steps with input size D (B = 1). */
+static int64_t cell_work_len(const fastrnn_generate_dims *d, int64_t T, int64_t D) {
+    const fastrnn_dims call = {T, 1, D, d->H};
     switch (d->cell) {
         case FASTRNN_CELL_LSTM:
-            return fastrnn_lstm_forward_work_len(&step);
+            return fastrnn_lstm_forward_work_len(&call);
         case FASTRNN_CELL_GRU:
-            return fastrnn_gru_forward_work_len(&step);
+            return fastrnn_gru_forward_work_len(&call);
         default:
-            return fastrnn_rnn_forward_work_len(&step);
+            return fastrnn_rnn_forward_work_len(&call);
     }
 }
 
+/* The largest of the cell's workspaces over the calls the kernel makes: every layer (input
+ * size G*H for layer 0, H above) over the prime's steps and over one step. */
 static int64_t max_cell_work_len(const fastrnn_generate_dims *d) {
-    const int64_t first = cell_work_len(d, gates_of(d->cell) * d->H);
-    const int64_t other = d->L > 1 ? cell_work_len(d, d->H) : 0;
-    return first > other ? first : other;
+    int64_t most = 0;
+    const int64_t T[2] = {rows_of(d), 1}, D[2] = {gates_of(d->cell) * d->H, d->H};
+    for (int t = 0; t < 2; ++t)
+        for (int k = 0; k < (d->L > 1 ? 2 : 1); ++k) {
+            const int64_t len = cell_work_len(d, T[t], D[k]);
+            most = len > most ? len : most;
+        }
+    return most;
 }
 
 int64_t fastrnn_generate_work_len(const fastrnn_generate_dims *dims) {
     if (!generate_dims_ok(dims)) return 0;
-    const int64_t GH = gates_of(dims->cell) * dims->H;
-    /* x (G*H) the looked-up column, gates (G*H), s, c and hn (H) a layer's new states and
-     * the GRU's recurrent n term, then the cell kernel's own workspace */
-    return 2 * GH + 3 * dims->H + max_cell_work_len(dims);
+    const int64_t n = rows_of(dims), GH = gates_of(dims->cell) * dims->H;
+    /* for n rows: x (n,G*H) the looked-up columns, gates (n,G*H), two (n,H) for the states
+     * of a layer and of the one below, c and hn (n,H) the LSTM's cell states and the GRU's
+     * recurrent n term; then the cell kernel's own workspace */
+    return n * (2 * GH + 4 * dims->H) + max_cell_work_len(dims);
 }
 
 int64_t fastrnn_generate_draw_work_len(const fastrnn_generate_dims *dims) {
     if (!generate_dims_ok(dims)) return 0;
-    return 2 * dims->K; /* cdf (K), and a copy of p to select the top_k-th largest in */
+    return 2 * dims->K; /* p, then its cdf (K), and a copy of p to select the top_k-th in */
 }
 
 /* Swaps a[i] and a[j]. */

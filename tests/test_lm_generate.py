@@ -140,7 +140,7 @@ def test_a_top_k_cut_inside_a_tie_goes_back_to_draw(dtype):
     for top_k in range(1, 8):
         cut_in_tie = order[top_k - 1] == order[top_k]
         _, drawn, got_probs, _ = _fast.sample_tokens(
-            "rnn", "tanh", layer_weights(fused), V, c, h, np.full(3, 0.5), top_k
+            "rnn", "tanh", layer_weights(fused), V, c, h, None, np.full(3, 0.5), top_k
         )
         assert_array_equal(got_probs if drawn == 0 else probs, probs)
         stops += drawn == 0
@@ -165,12 +165,13 @@ def layer_weights(model):
 def test_sample_tokens_gives_the_states_and_probabilities_of_the_steps(cell):
     """Bit for bit: the kernel composes the same kernels on the same numbers."""
     fused, _ = pair(12, 7, cell, num_layers=2, seed=1)
-    prime = np.array([[1], [5]])
-    s, h, _ = fused._run(prime, fused._initial(None, 1), need_cache=False)
+    prime = np.array([[1], [5], [0]])
+    initial = fused._initial(None, 1)
+    s, h, _ = fused._run(prime, initial, need_cache=False)
     V, c = fused._decoder()
     u = np.random.default_rng(0).random(6)
     ids, drawn, probs, state = _fast.sample_tokens(
-        cell, "tanh", layer_weights(fused), V, c, h, u, None
+        cell, "tanh", layer_weights(fused), V, c, initial, prime[:, 0], u, None
     )
     assert drawn == 6
     for i in range(6):
@@ -194,8 +195,8 @@ def test_non_finite_weights_raise_as_the_step_by_step_path_does(cell):
                 model.sample([1], 200, seed=0)
 
 
-def test_sampling_in_c_runs_the_cell_kernel_for_the_prime_only():
-    """One C call for the tokens: the Python-level cell kernel sees the prime only."""
+def test_sampling_in_c_calls_no_python_level_kernel():
+    """One C call for the prime and the tokens."""
     steps = []
 
     def counting_forward(x, *args, **kwargs):
@@ -206,8 +207,8 @@ def test_sampling_in_c_runs_the_cell_kernel_for_the_prime_only():
     counting.__dict__.update(vars(_fast))
     counting.rnn_forward = counting_forward
     model = layers.bind(lm.RNNLMBase, counting, __name__)(11, 6, num_layers=2, seed=0)
-    model.sample([1, 2, 3, 4, 5], 50, seed=0)
-    assert steps == [5, 5]
+    assert model.sample([1, 2, 3, 4, 5], 50, seed=0).shape == (50,)
+    assert steps == []
 
 
 def test_concurrent_sampling_gives_each_stream_its_tokens():
@@ -241,6 +242,7 @@ def call_args(cell="rnn", dtype=np.float32, L=1, K=5, H=3, length=4):
         c=a(K),
         h=a(L, 1, H),
         c_state=a(L, 1, H) if cell == "lstm" else None,
+        prime=np.array([1, 0, 4]),
         u=rng.random(length),
         top_k=None,
     )
@@ -255,6 +257,9 @@ def test_the_binding_draws_from_valid_calls():
             assert (c_n is None) == (cell != "lstm")
     ids, drawn, _, _, _ = _kernels.generate(**dict(call_args(), u=np.zeros(0)))
     assert drawn == 0 and ids.shape == (0,)
+    for prime in (None, np.zeros(0, np.int64)):
+        _, drawn, _, h_n, _ = _kernels.generate(**dict(call_args(), prime=prime))
+        assert drawn == 4
 
 
 def test_the_binding_leaves_its_inputs_alone():
@@ -286,6 +291,13 @@ def test_the_binding_leaves_its_inputs_alone():
         ({"b_ih": [np.zeros(4, np.float32)]}, ValueError, "b_ih[0] must have shape (G*H,)"),
         ({"V": np.zeros((5, 0), np.float32)}, ValueError, "V (K, H) with K, H >= 1"),
         ({"W": [np.zeros((3, 3))]}, ValueError, "Buffer dtype mismatch"),
+        (
+            {"prime": np.array([0, 5])},
+            ValueError,
+            "prime must lie in [0, K) = [0, 5); got values from 0 to 5",
+        ),
+        ({"prime": np.array([-1])}, ValueError, "prime must lie in [0, K)"),
+        ({"prime": np.array([1.0])}, ValueError, "Buffer dtype mismatch"),
         ({"U": [np.zeros((5, 3), np.float32).T]}, ValueError, "contiguous"),
     ],
 )
@@ -312,4 +324,4 @@ def test_sample_tokens_refuses_mixed_dtypes():
     V, c = fused._decoder()
     with pytest.raises(TypeError, match="every weight and state must be float32"):
         _fast.sample_tokens("rnn", "tanh", layer_weights(fused), V, c.astype(np.float64),
-                            h, np.zeros(2), None)  # fmt: skip
+                            h, None, np.zeros(2), None)  # fmt: skip

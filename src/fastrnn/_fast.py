@@ -169,9 +169,10 @@ def gru_backward(ds, cache, *, truncate=None):
 # ---- generation (issue 7) --------------------------------------------------------------
 
 
-def sample_tokens(cell, nonlinearity, weights, V, c, state, uniforms, top_k=None):
-    """Draw ``len(uniforms)`` tokens of one stream in one C call: ``RNNLM.sample``'s loop
-    (softmax, inverse-CDF draw, one step per token) for the C kernels.
+def sample_tokens(cell, nonlinearity, weights, V, c, state, prime, uniforms, top_k=None):
+    """Run the prime, then draw ``len(uniforms)`` tokens of one stream, in one C call:
+    ``RNNLM.sample``'s loop (softmax, inverse-CDF draw, one step per token) for the C
+    kernels.
 
     Parameters
     ----------
@@ -184,7 +185,10 @@ def sample_tokens(cell, nonlinearity, weights, V, c, state, uniforms, top_k=None
     V : array (K, H), c : array (K,) or None
         The output layer, already divided by the temperature.
     state : tuple of arrays (num_layers, 1, H)
-        (h,), or the LSTM's (h, c): the state whose top layer gives the first token.
+        (h,), or the LSTM's (h, c): the state before the prime.
+    prime : int array (P,) or None
+        Token ids in [0, K) run first, as ``RNNLM._run`` runs them (None: the state's top
+        layer gives the first token).
     uniforms : float64 array (length,)
         One uniform in [0, 1) per token, as ``rng.random()`` would give them one by one.
     top_k : int >= 1 or None
@@ -219,6 +223,7 @@ def sample_tokens(cell, nonlinearity, weights, V, c, state, uniforms, top_k=None
         _contiguous(c),
         _contiguous(state[0]),
         _contiguous(state[1]) if len(state) > 1 else None,
+        None if prime is None else np.ascontiguousarray(prime, dtype=np.int64),
         uniforms,
         top_k,
     )

@@ -34,11 +34,23 @@ cdef int bias_pointers(str name, list arrays, int64_t n, const floating **out,
     return 0
 
 
+cdef check_prime(const int64_t[::1] prime, int64_t K):
+    """Raises ValueError unless every id of the prime (P >= 1) lies in [0, K)."""
+    cdef Py_ssize_t t
+    cdef int64_t lo = prime[0], hi = prime[0]
+    with nogil:
+        for t in range(prime.shape[0]):
+            lo = min(lo, prime[t])
+            hi = max(hi, prime[t])
+    if lo < 0 or hi >= K:
+        raise ValueError(f"prime must lie in [0, K) = [0, {K}); got values from {lo} to {hi}")
+
+
 def generate(str cell, str nonlinearity, list U, list W, b_ih, b_hh,
-             const floating[:, ::1] V, c, const floating[:, :, ::1] h, c_state,
+             const floating[:, ::1] V, c, const floating[:, :, ::1] h, c_state, prime,
              const double[::1] u, top_k):
-    """Draw len(u) tokens (fastrnn_generate_*) from the state h (L, 1, H) (and the LSTM's
-    c_state, likewise).
+    """Run the prime (int64 (P,) ids, or None) from the state h (L, 1, H) (and the LSTM's
+    c_state, likewise), then draw len(u) tokens (fastrnn_generate_*).
 
     U, W (and the biases, or None) are lists of L arrays: U[0] (G*H, K), U[k] (G*H, H),
     W[k] (G*H, H), b (G*H,) (the vanilla RNN's b_ih is b_ih + b_hh, and b_hh is not read);
@@ -63,6 +75,18 @@ def generate(str cell, str nonlinearity, list U, list W, b_ih, b_hh,
     if d.K > FASTRNN_MAX_GEMM_DIM or G * d.H > FASTRNN_MAX_GEMM_DIM:
         raise ValueError(f"sizes K = {d.K}, G*H = {G * d.H} exceed the BLAS limit "
                          f"{FASTRNN_MAX_GEMM_DIM}")
+    cdef const int64_t[::1] prime_v
+    cdef const int64_t *prime_ptr = NULL
+    d.P = 0
+    if prime is not None:
+        prime_v = prime
+        d.P = prime_v.shape[0]
+        if d.P > FASTRNN_MAX_GEMM_DIM:
+            raise ValueError(f"the prime's {d.P} tokens exceed the BLAS limit "
+                             f"{FASTRNN_MAX_GEMM_DIM}; run it in pieces")
+        if d.P > 0:
+            check_prime(prime_v, d.K)
+            prime_ptr = &prime_v[0]
     d.top_k = 0 if top_k is None else as_int64("top_k", top_k)
     if d.top_k < 0 or (top_k is not None and d.top_k == 0):
         raise ValueError(f"top_k must be an int >= 1 or None; got {top_k!r}")
@@ -103,6 +127,8 @@ def generate(str cell, str nonlinearity, list U, list W, b_ih, b_hh,
             raise ValueError(f"u must lie in [0, 1); got u[{i}] = {u[i]}")
     cdef int64_t work_len = fastrnn_generate_work_len(&d)
     cdef int64_t draw_len = fastrnn_generate_draw_work_len(&d)
+    if work_len == 0:
+        raise ValueError(f"sizes P = {d.P}, G*H = {G * d.H} are too large for a workspace")
     reserve("generate", dtype, int(work_len) + d.K + 2 * int(draw_len) + length)
     ids = np.zeros(length, dtype=np.int64)
     cdef int64_t[::1] ids_v = ids
@@ -137,18 +163,18 @@ def generate(str cell, str nonlinearity, list U, list W, b_ih, b_hh,
             lm32.b_hh = ptrs + 3 * d.L if b_ih is not None and gated else NULL
             lm32.V, lm32.c = &V[0, 0], c_ptr
             with nogil:
-                status = fastrnn_generate_f32(&d, &lm32, length, u_ptr, &h_out_v[0, 0, 0],
-                                              c_state_ptr, ids_ptr, &drawn, &probs_v[0],
-                                              &work_v[0], &draw_v[0])
+                status = fastrnn_generate_f32(&d, &lm32, prime_ptr, length, u_ptr,
+                                              &h_out_v[0, 0, 0], c_state_ptr, ids_ptr, &drawn,
+                                              &probs_v[0], &work_v[0], &draw_v[0])
         else:
             lm64.U, lm64.W = ptrs, ptrs + d.L
             lm64.b_ih = ptrs + 2 * d.L if b_ih is not None else NULL
             lm64.b_hh = ptrs + 3 * d.L if b_ih is not None and gated else NULL
             lm64.V, lm64.c = &V[0, 0], c_ptr
             with nogil:
-                status = fastrnn_generate_f64(&d, &lm64, length, u_ptr, &h_out_v[0, 0, 0],
-                                              c_state_ptr, ids_ptr, &drawn, &probs_v[0],
-                                              &work_v[0], &draw_v[0])
+                status = fastrnn_generate_f64(&d, &lm64, prime_ptr, length, u_ptr,
+                                              &h_out_v[0, 0, 0], c_state_ptr, ids_ptr, &drawn,
+                                              &probs_v[0], &work_v[0], &draw_v[0])
     finally:
         PyMem_Free(ptrs)
     raise_for_status(status, "generate")

@@ -161,6 +161,7 @@ cdef extern from "fastrnn.h" nogil:
         int64_t L
         int64_t H
         int64_t K
+        int64_t P
         int64_t top_k
 
     ctypedef struct fastrnn_lm_f32:
@@ -182,10 +183,10 @@ cdef extern from "fastrnn.h" nogil:
     int64_t fastrnn_generate_work_len(const fastrnn_generate_dims *dims)
     int64_t fastrnn_generate_draw_work_len(const fastrnn_generate_dims *dims)
     fastrnn_status fastrnn_generate_f32(
-        const fastrnn_generate_dims *dims, const fastrnn_lm_f32 *lm, int64_t length,
-        const double *u, float *h, float *c_state, int64_t *ids, int64_t *drawn, float *probs,
-        float *work, double *draw_work)
+        const fastrnn_generate_dims *dims, const fastrnn_lm_f32 *lm, const int64_t *prime,
+        int64_t length, const double *u, float *h, float *c_state, int64_t *ids,
+        int64_t *drawn, float *probs, float *work, double *draw_work)
     fastrnn_status fastrnn_generate_f64(
-        const fastrnn_generate_dims *dims, const fastrnn_lm_f64 *lm, int64_t length,
-        const double *u, double *h, double *c_state, int64_t *ids, int64_t *drawn,
-        double *probs, double *work, double *draw_work)
+        const fastrnn_generate_dims *dims, const fastrnn_lm_f64 *lm, const int64_t *prime,
+        int64_t length, const double *u, double *h, double *c_state, int64_t *ids,
+        int64_t *drawn, double *probs, double *work, double *draw_work)

@@ -493,10 +493,11 @@ class RNNLMBase:
         c = None if c is None else c / c.dtype.type(temperature)
 
         out = np.empty(length, dtype=np.int64)
-        s, h, _ = self._run(prime, self._initial(h0, 1), need_cache=False)
         if getattr(self.backend, "sample_tokens", None) is not None:
-            return self._sample_fused(h, V, c, rng.random(length), top_k, out)
+            initial = self._initial(h0, 1)
+            return self._sample_fused(prime[:, 0], initial, V, c, rng.random(length), top_k, out)
         # One token at a time: the reference's path, and the specification of the fused one.
+        s, h, _ = self._run(prime, self._initial(h0, 1), need_cache=False)
         for i in range(length):
             probs = self.backend.softmax_forward(s[-1:], V, c)[0, 0]
             out[i] = draw(probs, rng, top_k)
@@ -504,9 +505,9 @@ class RNNLMBase:
                 s, h, _ = self._run(out[i : i + 1, None], h, need_cache=False)
         return out
 
-    def _sample_fused(self, h, V, c, uniforms, top_k, out) -> np.ndarray:
-        """The loop of ``sample`` in the backend's ``sample_tokens`` (one C call for the
-        whole stream), from the state h after the prime: the same kernels on the same
+    def _sample_fused(self, prime, h, V, c, uniforms, top_k, out) -> np.ndarray:
+        """The loop of ``sample`` in the backend's ``sample_tokens``: the prime and every
+        token in one C call, from the state h before the prime, on the same kernels and
         numbers, so the same tokens. ``rng.random(length)`` gives the uniforms that
         ``length`` calls of ``rng.random()`` would. A token the kernel leaves undecided
         (non-finite probabilities, a top_k cut inside a tie) is ``draw``'s, from its
@@ -519,16 +520,15 @@ class RNNLMBase:
         length, i = len(out), 0
         while i < length:
             ids, drawn, probs, h = self.backend.sample_tokens(
-                self.cell, self.nonlinearity, weights, V, c, h, uniforms[i:], top_k
+                self.cell, self.nonlinearity, weights, V, c, h, prime, uniforms[i:], top_k
             )
             out[i : i + drawn] = ids[:drawn]
             i += drawn
             if i == length:
                 break
             out[i] = _draw_from(probs, uniforms[i], top_k)  # raises for non-finite ones
+            prime = out[i : i + 1]  # the next call starts with this token
             i += 1
-            if i < length:
-                _, h, _ = self._run(out[i - 1 : i, None], h, need_cache=False)
         return out
 
     # ---- weights -------------------------------------------------------------------

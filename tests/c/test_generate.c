@@ -2,11 +2,12 @@
  * valgrind by tests/test_c_kernels.py. The BLAS is the plain loops of plain_blas.h.
  *
  * The twin: the same stream drawn step by step here, through the public kernels one call
- * at a time (embedding_forward, the cell's forward with T = B = 1, softmax_forward) and a
- * plain draw (top_k by counting, searchsorted by a linear scan). Tokens, probabilities and
- * states must be equal bit for bit, for every cell, 1 and 2 layers, with and without
- * bias, top_k, float32 and float64. Also: where the kernel stops (non-finite
- * probabilities, a top_k cut inside a tie) and what it refuses before writing anything.
+ * at a time (embedding_forward, the cell's forward over the prime's P steps and then with
+ * T = B = 1 per token, softmax_forward) and a plain draw (top_k by counting, searchsorted
+ * by a linear scan). Tokens, probabilities and states must be equal bit for bit, for every
+ * cell, 1 and 2 layers, with and without bias, primes of 0 to 7 tokens, top_k, float32
+ * and float64. Also: where the kernel stops (non-finite probabilities, a top_k cut inside
+ * a tie) and what it refuses before writing anything.
  * Every buffer is malloc'd at exactly its documented size. Exits non-zero on a failure. */
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +19,9 @@
 #include "plain_blas.h"
 
 enum { K = 9, H = 6, LMAX = 2, LEN = 40 };
+
+/* The prime tokens (the first P of them). */
+static const int64_t PRIME[] = {3, 0, 8, 8, 1, 5, 2};
 
 static int64_t gates(fastrnn_cell cell) {
     return cell == FASTRNN_CELL_LSTM ? 4 : cell == FASTRNN_CELL_GRU ? 3 : 1;
@@ -60,7 +64,7 @@ static double uniform(int i) { return fmod(0.618033988749895 * (i + 1), 1.0); }
     /* m.lm points into m: the model stays where it is made. */                                    \
     static void make_##sfx(model_##sfx *pm, fastrnn_cell cell, fastrnn_nonlinearity f, int64_t L,  \
                            int bias, int64_t top_k) {                                              \
-        model_##sfx m = {{cell, f, L, H, K, top_k}, {0}, {0}, {0}, {0}, NULL, NULL, {0}};          \
+        model_##sfx m = {{cell, f, L, H, K, 0, top_k}, {0}, {0}, {0}, {0}, NULL, NULL, {0}};       \
         const int64_t GH = gates(cell) * H;                                                        \
         for (int64_t k = 0; k < L; ++k) {                                                          \
             m.U[k] = filled_##sfx((size_t)(GH * (k == 0 ? K : H)), 1.5, 0.1 + (double)k);          \
@@ -93,15 +97,21 @@ static double uniform(int i) { return fmod(0.618033988749895 * (i + 1), 1.0); }
         free(m->c);                                                                                \
     }                                                                                              \
                                                                                                    \
-    /* One step of every layer on token id, by the public kernels (RNNLM._run's calls). */         \
-    static void twin_step_##sfx(const model_##sfx *m, int64_t id, real *h, real *cs) {             \
+    /* n steps of every layer on tokens ids (n), by the public kernels: RNNLM._run's calls,  \
+     * one call per layer over the n steps. h (and cs) become the last step's states. */     \
+    static void twin_steps_##sfx(const model_##sfx *m, int64_t n, const int64_t *ids, real *h,     \
+                                 real *cs) {                                                       \
         const int64_t L = m->d.L, GH = gates(m->d.cell) * H;                                       \
-        real x[4 * H], s[H], c_new[H], g[4 * H], hn[H];                                            \
-        CHECK(fastrnn_embedding_forward_##sfx(&(fastrnn_dims){1, 1, K, GH}, &id, m->U[0], x) ==    \
+        real *x = malloc((size_t)(n * GH) * sizeof *x), *g = malloc((size_t)(n * GH) * sizeof *g); \
+        real *c = malloc((size_t)(n * H) * sizeof *c), *hn = malloc((size_t)(n * H) * sizeof *hn); \
+        real *s[2] = {malloc((size_t)(n * H) * sizeof(real)),                                      \
+                      malloc((size_t)(n * H) * sizeof(real))};                                     \
+        CHECK(fastrnn_embedding_forward_##sfx(&(fastrnn_dims){n, 1, K, GH}, ids, m->U[0], x) ==    \
               FASTRNN_OK);                                                                         \
         for (int64_t k = 0; k < L; ++k) {                                                          \
-            const fastrnn_dims d = {1, 1, k == 0 ? GH : H, H};                                     \
-            const real *in = k == 0 ? x : h + (k - 1) * H, *U = k == 0 ? NULL : m->U[k];           \
+            const fastrnn_dims d = {n, 1, k == 0 ? GH : H, H};                                     \
+            const real *in = k == 0 ? x : s[(k - 1) % 2], *U = k == 0 ? NULL : m->U[k];            \
+            real *out = s[k % 2];                                                                  \
             int64_t len = m->d.cell == FASTRNN_CELL_LSTM  ? fastrnn_lstm_forward_work_len(&d)      \
                           : m->d.cell == FASTRNN_CELL_GRU ? fastrnn_gru_forward_work_len(&d)       \
                                                           : fastrnn_rnn_forward_work_len(&d);      \
@@ -109,22 +119,29 @@ static double uniform(int i) { return fmod(0.618033988749895 * (i + 1), 1.0); }
             fastrnn_status st;                                                                     \
             if (m->d.cell == FASTRNN_CELL_LSTM) {                                                  \
                 st = fastrnn_lstm_forward_##sfx(&d, in, h + k * H, cs + k * H, U, m->W[k],         \
-                                                m->b_ih[k], m->b_hh[k], s, c_new, g, work);        \
-                memcpy(cs + k * H, c_new, sizeof c_new);                                           \
+                                                m->b_ih[k], m->b_hh[k], out, c, g, work);          \
+                memcpy(cs + k * H, c + (n - 1) * H, H * sizeof *c);                                \
             } else if (m->d.cell == FASTRNN_CELL_GRU) {                                            \
                 st = fastrnn_gru_forward_##sfx(&d, in, h + k * H, U, m->W[k], m->b_ih[k],          \
-                                               m->b_hh[k], s, g, hn, work);                        \
+                                               m->b_hh[k], out, g, hn, work);                      \
             } else {                                                                               \
                 st = fastrnn_rnn_forward_##sfx(&d, m->d.f, in, h + k * H, U, m->W[k], m->b_ih[k],  \
-                                               s, work);                                           \
+                                               out, work);                                         \
             }                                                                                      \
             CHECK(st == FASTRNN_OK);                                                               \
-            memcpy(h + k * H, s, sizeof s);                                                        \
+            memcpy(h + k * H, out + (n - 1) * H, H * sizeof *out);                                 \
             free(work);                                                                            \
         }                                                                                          \
+        free(x);                                                                                   \
+        free(g);                                                                                   \
+        free(c);                                                                                   \
+        free(hn);                                                                                  \
+        free(s[0]);                                                                                \
+        free(s[1]);                                                                                \
     }                                                                                              \
                                                                                                    \
-    /* The kernel against the twin from the same state; returns the kernel's drawn. */             \
+    /* The kernel against the twin from the same state, after the prime (m->d.P tokens of      \
+     * PRIME); returns the kernel's drawn. */   \
     static int64_t compare_##sfx(const model_##sfx *m, int64_t length, const real *h0,             \
                                  const real *c0) {                                                 \
         const int64_t L = m->d.L;                                                                  \
@@ -142,10 +159,11 @@ static double uniform(int i) { return fmod(0.618033988749895 * (i + 1), 1.0); }
         real *work = malloc((size_t)fastrnn_generate_work_len(&m->d) * sizeof *work);              \
         double *draw_work =                                                                        \
             malloc((size_t)fastrnn_generate_draw_work_len(&m->d) * sizeof(double));                \
-        CHECK(fastrnn_generate_##sfx(&m->d, &m->lm, length, u, h,                                  \
+        CHECK(fastrnn_generate_##sfx(&m->d, &m->lm, m->d.P > 0 ? PRIME : NULL, length, u, h,       \
                                      m->d.cell == FASTRNN_CELL_LSTM ? cs : NULL, ids, &drawn,      \
                                      probs, work, draw_work) == FASTRNN_OK);                       \
         CHECK(drawn >= 0 && drawn <= length);                                                      \
+        if (m->d.P > 0) twin_steps_##sfx(m, m->d.P, PRIME, th, tcs);                               \
         for (int64_t i = 0; i < drawn; ++i) {                                                      \
             CHECK(fastrnn_softmax_forward_##sfx(&(fastrnn_softmax_dims){1, 1, H, K},               \
                                                 th + (L - 1) * H, m->V, m->c,                      \
@@ -154,7 +172,7 @@ static double uniform(int i) { return fmod(0.618033988749895 * (i + 1), 1.0); }
             for (int j = 0; j < K; ++j) p[j] = twin_probs[j];                                      \
             CHECK(ids[i] == plain_draw(p, m->d.top_k, u[i]));                                      \
             CHECK(ids[i] >= 0 && ids[i] < K && twin_probs[ids[i]] > 0);                            \
-            if (i + 1 < length) twin_step_##sfx(m, ids[i], th, tcs);                               \
+            if (i + 1 < length) twin_steps_##sfx(m, 1, &ids[i], th, tcs);                          \
         }                                                                                          \
         if (length > 0) {                                                                          \
             /* probs are those of the last token considered, the state the one giving them */      \
@@ -197,11 +215,14 @@ static void test_matches_the_twin(void) {
                         const fastrnn_nonlinearity nl = f ? FASTRNN_RELU : FASTRNN_TANH;
                         model_f64 m;
                         make_f64(&m, CELLS[ci], nl, L, bias, top_ks[t]);
-                        for (int64_t length = 0; length <= LEN; length += length < 2 ? 1 : LEN - 2)
-                            CHECK(compare_f64(&m, length, h0, c0) == length);
+                        for (m.d.P = 0; m.d.P <= 7; m.d.P += m.d.P < 1 ? 1 : 3)
+                            for (int64_t length = 0; length <= LEN;
+                                 length += length < 2 ? 1 : LEN - 2)
+                                CHECK(compare_f64(&m, length, h0, c0) == length);
                         release_f64(&m);
                         model_f32 mf;
                         make_f32(&mf, CELLS[ci], nl, L, bias, top_ks[t]);
+                        mf.d.P = 4;
                         CHECK(compare_f32(&mf, LEN, h0f, c0f) == LEN);
                         release_f32(&mf);
                     }
@@ -222,14 +243,14 @@ static void test_stops_on_non_finite_probabilities(void) {
     int64_t ids[LEN], drawn;
     double h[H] = {0}, probs[K];
     double *work = malloc((size_t)fastrnn_generate_work_len(&m.d) * sizeof *work);
-    CHECK(fastrnn_generate_f64(&m.d, &m.lm, LEN, u, h, NULL, ids, &drawn, probs, work, draw_work) ==
-              FASTRNN_OK &&
+    CHECK(fastrnn_generate_f64(&m.d, &m.lm, NULL, LEN, u, h, NULL, ids, &drawn, probs, work,
+                               draw_work) == FASTRNN_OK &&
           drawn == LEN);
     /* a NaN in the embedding of the first token drawn reaches the state after it */
     for (int64_t i = 0; i < H; ++i) m.U[0][i * K + ids[0]] = NAN;
     memset(h, 0, sizeof h);
-    CHECK(fastrnn_generate_f64(&m.d, &m.lm, LEN, u, h, NULL, ids, &drawn, probs, work, draw_work) ==
-          FASTRNN_OK);
+    CHECK(fastrnn_generate_f64(&m.d, &m.lm, NULL, LEN, u, h, NULL, ids, &drawn, probs, work,
+                               draw_work) == FASTRNN_OK);
     CHECK(drawn == 1); /* token 0 drawn, token 1's probabilities are NaN */
     for (int j = 0; j < K; ++j) CHECK(isnan(probs[j]));
     free(u);
@@ -268,8 +289,8 @@ static void test_never_draws_a_zero_probability(void) {
     for (int i = 0; i < LEN; ++i) u[i] = i % 2 ? 0 : uniform(i);
     int64_t ids[LEN], drawn;
     double *work = malloc((size_t)fastrnn_generate_work_len(&m.d) * sizeof *work);
-    CHECK(fastrnn_generate_f64(&m.d, &m.lm, LEN, u, h, NULL, ids, &drawn, probs, work, draw_work) ==
-              FASTRNN_OK &&
+    CHECK(fastrnn_generate_f64(&m.d, &m.lm, NULL, LEN, u, h, NULL, ids, &drawn, probs, work,
+                               draw_work) == FASTRNN_OK &&
           drawn == LEN);
     for (int i = 0; i < LEN; ++i) CHECK(ids[i] >= 4 && ids[i] != 6);
     free(work);
@@ -291,38 +312,57 @@ static void test_refusals(void) {
         CHECK((call) == (status));                                     \
         CHECK(ids[0] == -7 && drawn == -7 && h[0] == 1 && cs[0] == 1); \
     } while (0)
-    REFUSED(fastrnn_generate_f64(&m.d, &m.lm, 3, u, h, NULL, ids, &drawn, probs, work, draw_work),
-            FASTRNN_ERR_ARG); /* the LSTM without c */
-    REFUSED(fastrnn_generate_f64(&m.d, NULL, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
+    REFUSED(
+        fastrnn_generate_f64(&m.d, &m.lm, NULL, 3, u, h, NULL, ids, &drawn, probs, work, draw_work),
+        FASTRNN_ERR_ARG); /* the LSTM without c */
+    REFUSED(
+        fastrnn_generate_f64(&m.d, NULL, NULL, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
+        FASTRNN_ERR_ARG);
+    REFUSED(
+        fastrnn_generate_f64(&m.d, &m.lm, NULL, -1, u, h, cs, ids, &drawn, probs, work, draw_work),
+        FASTRNN_ERR_ARG);
+    REFUSED(fastrnn_generate_f64(&m.d, &m.lm, NULL, 3, NULL, h, cs, ids, &drawn, probs, work,
+                                 draw_work),
             FASTRNN_ERR_ARG);
-    REFUSED(fastrnn_generate_f64(&m.d, &m.lm, -1, u, h, cs, ids, &drawn, probs, work, draw_work),
-            FASTRNN_ERR_ARG);
-    REFUSED(fastrnn_generate_f64(&m.d, &m.lm, 3, NULL, h, cs, ids, &drawn, probs, work, draw_work),
-            FASTRNN_ERR_ARG);
-    REFUSED(fastrnn_generate_f64(&m.d, &m.lm, 3, u, h, cs, ids, &drawn, probs, NULL, draw_work),
-            FASTRNN_ERR_ARG);
-    REFUSED(fastrnn_generate_f64(&m.d, &m.lm, 3, u, h, cs, ids, &drawn, probs, work, NULL),
+    REFUSED(
+        fastrnn_generate_f64(&m.d, &m.lm, NULL, 3, u, h, cs, ids, &drawn, probs, NULL, draw_work),
+        FASTRNN_ERR_ARG);
+    REFUSED(fastrnn_generate_f64(&m.d, &m.lm, NULL, 3, u, h, cs, ids, &drawn, probs, work, NULL),
             FASTRNN_ERR_ARG);
     const double bad_u[] = {1.0, -1e-300, NAN, INFINITY};
     for (int b = 0; b < 4; ++b) {
         u[2] = bad_u[b];
-        REFUSED(fastrnn_generate_f64(&m.d, &m.lm, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
+        REFUSED(fastrnn_generate_f64(&m.d, &m.lm, NULL, 3, u, h, cs, ids, &drawn, probs, work,
+                                     draw_work),
                 FASTRNN_ERR_ARG);
     }
     u[2] = 0.75;
     /* a missing layer's weight, one bias list without the other */
     double *W1 = m.W[1];
     m.W[1] = NULL;
-    REFUSED(fastrnn_generate_f64(&m.d, &m.lm, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
-            FASTRNN_ERR_ARG);
+    REFUSED(
+        fastrnn_generate_f64(&m.d, &m.lm, NULL, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
+        FASTRNN_ERR_ARG);
     m.W[1] = W1;
     m.lm.b_hh = NULL;
-    REFUSED(fastrnn_generate_f64(&m.d, &m.lm, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
-            FASTRNN_ERR_ARG);
+    REFUSED(
+        fastrnn_generate_f64(&m.d, &m.lm, NULL, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
+        FASTRNN_ERR_ARG);
     m.lm.b_hh = (const double *const *)m.b_hh;
+    /* a prime missing, or with an id outside [0, K) */
+    m.d.P = 2;
+    REFUSED(
+        fastrnn_generate_f64(&m.d, &m.lm, NULL, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
+        FASTRNN_ERR_ARG);
+    const int64_t bad_prime[2][2] = {{1, K}, {-1, 0}};
+    for (int b = 0; b < 2; ++b)
+        REFUSED(fastrnn_generate_f64(&m.d, &m.lm, bad_prime[b], 3, u, h, cs, ids, &drawn, probs,
+                                     work, draw_work),
+                FASTRNN_ERR_ARG);
+    m.d.P = 0;
     /* bad dims */
     const fastrnn_generate_dims good = m.d;
-    fastrnn_generate_dims bad[] = {good, good, good, good, good, good, good, good};
+    fastrnn_generate_dims bad[] = {good, good, good, good, good, good, good, good, good, good};
     bad[0].L = 0;
     bad[1].H = 0;
     bad[2].K = 0;
@@ -331,19 +371,22 @@ static void test_refusals(void) {
     bad[5].f = (fastrnn_nonlinearity)9;
     bad[6].H = INT64_C(1) << 30; /* 4H beyond the BLAS's int */
     bad[7].K = INT64_C(1) << 31;
-    for (int b = 0; b < 8; ++b) {
-        REFUSED(
-            fastrnn_generate_f64(&bad[b], &m.lm, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
-            FASTRNN_ERR_DIMS);
+    bad[8].P = -1;
+    bad[9].P = INT64_C(1) << 31;
+    for (int b = 0; b < 10; ++b) {
+        REFUSED(fastrnn_generate_f64(&bad[b], &m.lm, NULL, 3, u, h, cs, ids, &drawn, probs, work,
+                                     draw_work),
+                FASTRNN_ERR_DIMS);
         CHECK(fastrnn_generate_work_len(&bad[b]) == 0);
         CHECK(fastrnn_generate_draw_work_len(&bad[b]) == 0);
     }
-    REFUSED(fastrnn_generate_f64(NULL, &m.lm, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
-            FASTRNN_ERR_DIMS);
+    REFUSED(
+        fastrnn_generate_f64(NULL, &m.lm, NULL, 3, u, h, cs, ids, &drawn, probs, work, draw_work),
+        FASTRNN_ERR_DIMS);
 #undef REFUSED
     /* length 0: nothing drawn, nothing written but drawn; u and ids may be NULL */
-    CHECK(fastrnn_generate_f64(&m.d, &m.lm, 0, NULL, h, cs, NULL, &drawn, probs, work, draw_work) ==
-              FASTRNN_OK &&
+    CHECK(fastrnn_generate_f64(&m.d, &m.lm, NULL, 0, NULL, h, cs, NULL, &drawn, probs, work,
+                               draw_work) == FASTRNN_OK &&
           drawn == 0 && h[0] == 1);
     free(work);
     free(draw_work);
@@ -357,7 +400,7 @@ int main(void) {
         double u = 0.5, h[H] = {0}, probs[K], work[64], draw_work[2 * K];
         int64_t id, drawn;
         CHECK(fastrnn_generate_work_len(&m.d) <= 64);
-        CHECK(fastrnn_generate_f64(&m.d, &m.lm, 1, &u, h, NULL, &id, &drawn, probs, work,
+        CHECK(fastrnn_generate_f64(&m.d, &m.lm, NULL, 1, &u, h, NULL, &id, &drawn, probs, work,
                                    draw_work) == FASTRNN_ERR_NO_BLAS);
         release_f64(&m);
     }
