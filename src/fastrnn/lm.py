@@ -487,10 +487,12 @@ class RNNLMBase:
         temperature = _contract.check_positive_float("temperature", temperature)
         top_k = _optional_int("top_k", top_k, 1)
         rng = np.random.default_rng(seed)
-        # softmax((V s + c) / temperature) with the division folded into V and c, once
+        # softmax((V s + c) / temperature) with the division folded into V and c, once (a
+        # division by 1 is exact: the parameters themselves serve)
         V, c = self._decoder()
-        V = V / V.dtype.type(temperature)
-        c = None if c is None else c / c.dtype.type(temperature)
+        if temperature != 1.0:
+            V = V / V.dtype.type(temperature)
+            c = None if c is None else c / c.dtype.type(temperature)
 
         out = np.empty(length, dtype=np.int64)
         if getattr(self.backend, "sample_tokens", None) is not None:
