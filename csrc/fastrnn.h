@@ -336,9 +336,10 @@ fastrnn_status fastrnn_gru_backward_f64(
 
 /* The model of fastrnn.RNNLM (lm.py) with token input, num_layers layers of one cell and
  * the output layer o = softmax(V s + c), drawn from one token at a time, B = 1. The kernel
- * composes the public kernels above (embedding_forward, rnn/lstm/gru_forward with T = B = 1,
- * softmax_forward), so its states and probabilities are bit for bit those of the
- * step-by-step calls, and adds the draw. */
+ * composes the public kernels above (embedding_forward, rnn/lstm/gru_forward over the
+ * prime's steps and then with T = B = 1 per token, softmax_forward), the calls of
+ * RNNLM.sample's token-by-token loop, so its states and probabilities are bit for bit
+ * those of that loop, and adds the draw. */
 typedef enum {
     FASTRNN_CELL_RNN = 0,  /* G = 1 */
     FASTRNN_CELL_LSTM = 1, /* G = 4, the state is the pair (h, c) */
