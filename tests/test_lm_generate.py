@@ -77,6 +77,14 @@ def test_fused_sampling_gives_the_step_by_step_tokens(cell, nonlinearity, num_la
                 assert_array_equal(got, want, err_msg=f"K={K} H={H} seed={seed}")
 
 
+def test_a_top_k_beyond_the_vocabulary_keeps_every_token():
+    fused, stepped = pair(13, 7)
+    want = stepped.sample([1], 50, seed=0)
+    for top_k in (13, 14, 2**70):
+        assert_array_equal(stepped.sample([1], 50, top_k=top_k, seed=0), want)
+        assert_array_equal(fused.sample([1], 50, top_k=top_k, seed=0), want)
+
+
 def test_fused_sampling_gives_the_step_by_step_tokens_at_the_bench_size():
     fused, stepped = pair(100, 256, scale=1.0)
     for seed in range(3):

@@ -519,6 +519,8 @@ class RNNLMBase:
         if self.cell == "rnn":  # rnn_forward takes the sum of the biases, as cell_forward
             weights = [(U, W, None if b_ih is None else b_ih + b_hh, None)
                        for U, W, b_ih, b_hh in weights]  # fmt: skip
+        if top_k is not None and top_k >= self.vocab_size:
+            top_k = None  # draw's cut keeps every token then (and the kernel takes int64)
         length, i = len(out), 0
         while i < length:
             ids, drawn, probs, h = self.backend.sample_tokens(
