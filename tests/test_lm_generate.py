@@ -307,6 +307,9 @@ def test_the_binding_leaves_its_inputs_alone():
         ({"prime": np.array([-1])}, ValueError, "prime must lie in [0, K)"),
         ({"prime": np.array([1.0])}, ValueError, "Buffer dtype mismatch"),
         ({"U": [np.zeros((5, 3), np.float32).T]}, ValueError, "contiguous"),
+        ({"U": [None]}, ValueError, "U[0] must have shape (G*H, K) = (3, 5); got (0, 0)"),
+        ({"u": None}, TypeError, "'u' must not be None"),
+        ({"h": None}, TypeError, "'h' must not be None"),
     ],
 )
 def test_the_binding_refuses_bad_calls(changes, error, message):

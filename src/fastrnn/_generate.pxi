@@ -47,8 +47,8 @@ cdef check_prime(const int64_t[::1] prime, int64_t K):
 
 
 def generate(str cell, str nonlinearity, list U, list W, b_ih, b_hh,
-             const floating[:, ::1] V, c, const floating[:, :, ::1] h, c_state, prime,
-             const double[::1] u, top_k):
+             const floating[:, ::1] V not None, c, const floating[:, :, ::1] h not None,
+             c_state, prime, const double[::1] u not None, top_k):
     """Run the prime (int64 (P,) ids, or None) from the state h (L, 1, H) (and the LSTM's
     c_state, likewise), then draw len(u) tokens (fastrnn_generate_*).
 
