@@ -332,6 +332,89 @@ fastrnn_status fastrnn_gru_backward_f64(
     double *restrict dx, double *restrict ds0, double *restrict dU, double *restrict dW,
     double *restrict db_ih, double *restrict db_hh, double *restrict work);
 
+/* ---- Generation (issue 7): one stream of tokens drawn from the language model -------- */
+
+/* The model of fastrnn.RNNLM (lm.py) with token input, num_layers layers of one cell and
+ * the output layer o = softmax(V s + c), drawn from one token at a time, B = 1. The kernel
+ * composes the public kernels above (embedding_forward, rnn/lstm/gru_forward over the
+ * prime's steps and then with T = B = 1 per token, softmax_forward), the calls of
+ * RNNLM.sample's token-by-token loop, so its states and probabilities are bit for bit
+ * those of that loop, and adds the draw. */
+typedef enum {
+    FASTRNN_CELL_RNN = 0,  /* G = 1 */
+    FASTRNN_CELL_LSTM = 1, /* G = 4, the state is the pair (h, c) */
+    FASTRNN_CELL_GRU = 2,  /* G = 3 */
+} fastrnn_cell;
+
+typedef struct {
+    fastrnn_cell cell;
+    fastrnn_nonlinearity f; /* the vanilla RNN's; ignored by the LSTM and GRU */
+    int64_t L, H, K;        /* layers, hidden size, vocabulary (input ids and classes) */
+    int64_t P;              /* prime tokens run before the first draw (0: none) */
+    int64_t top_k;          /* draw among the top_k most likely tokens; 0 (or >= K): all */
+} fastrnn_generate_dims;
+
+/* The weights, arrays of L pointers (G*H rows: the G gates stacked, as in lstm_forward):
+ *   U[0] (G*H,K)  the embedding (its column U[:, id] is the input projection of token id);
+ *   U[k] (G*H,H) for 1 <= k < L, the product with layer k-1's state
+ *   W[k] (G*H,H)
+ *   b_ih, b_hh    NULL for no bias, else L pointers to (G*H,) each; for the vanilla RNN
+ *                 b_ih[k] is the whole bias b = b_ih + b_hh (rnn_forward's) and b_hh is
+ *                 not read
+ *   V (K,H), c (K,) or NULL: the output layer, already divided by the temperature */
+typedef struct {
+    const float *const *U, *const *W, *const *b_ih, *const *b_hh;
+    const float *V, *c;
+} fastrnn_lm_f32;
+typedef struct {
+    const double *const *U, *const *W, *const *b_ih, *const *b_hh;
+    const double *V, *c;
+} fastrnn_lm_f64;
+
+/* Workspace of fastrnn_generate_* (0 on bad dims): work in elements of the model's type
+ * (it grows with P), draw_work in doubles (2K). */
+int64_t fastrnn_generate_work_len(const fastrnn_generate_dims *dims);
+int64_t fastrnn_generate_draw_work_len(const fastrnn_generate_dims *dims);
+
+/* Runs the P prime tokens through the layers, one call of each layer's forward kernel over
+ * all P steps (as RNNLM._run does), then draws up to `length` tokens; for token i:
+ *   probs = softmax(V s + c)   s the top layer's h, as fastrnn_softmax_forward_* computes it
+ *   p = probs in double, zero outside the top_k largest (when 0 < top_k < K)
+ *   cdf = the running sum of p (in order), ids[i] = the first j with cdf[j] > u[i] * cdf[K-1]
+ *         (numpy's searchsorted(cdf, u * cdf[-1], side="right")), so a token of zero
+ *         probability is never drawn
+ *   then, unless i is the last token, the state advances by one step on input ids[i].
+ * The kernel stops early, before token i, when it cannot decide that token as lm.draw
+ * would: the probabilities are not finite, or the top_k cut falls inside a tie of nonzero
+ * probabilities (lm.draw's argpartition then picks among them). The caller decides it.
+ *   prime (P)     in      token ids in [0, K) (may be NULL when P = 0)
+ *   h (L,H)       in/out  the state before the prime (with P = 0: the state whose top layer
+ *                         gives token 0's probabilities); out: the state of token *drawn
+ *                         when stopped early, else of the last token
+ *   c_state (L,H) in/out  the LSTM's cell states, likewise (NULL for the RNN and GRU)
+ *   u (length)    in      uniforms in [0, 1), one per token (may be NULL when length = 0)
+ *   ids (length)  out     the tokens; entries from *drawn on are not written
+ *   drawn         out     the number of tokens drawn: length, or the token it stopped at
+ *   probs (K)     out     the probabilities of the last token considered (token *drawn
+ *                         when stopped early); not written when length = 0
+ *   work          fastrnn_generate_work_len(dims) elements, undefined after
+ *   draw_work     fastrnn_generate_draw_work_len(dims) doubles, undefined after
+ * Returns FASTRNN_OK (also when stopped early), FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG (a NULL
+ * pointer, an unknown cell or nonlinearity, length < 0, a uniform outside [0, 1), a prime
+ * id outside [0, K), all found before anything is written) or FASTRNN_ERR_NO_BLAS. */
+fastrnn_status fastrnn_generate_f32(const fastrnn_generate_dims *dims, const fastrnn_lm_f32 *lm,
+                                    const int64_t *restrict prime, int64_t length,
+                                    const double *restrict u, float *restrict h,
+                                    float *restrict c_state, int64_t *restrict ids,
+                                    int64_t *restrict drawn, float *restrict probs,
+                                    float *restrict work, double *restrict draw_work);
+fastrnn_status fastrnn_generate_f64(const fastrnn_generate_dims *dims, const fastrnn_lm_f64 *lm,
+                                    const int64_t *restrict prime, int64_t length,
+                                    const double *restrict u, double *restrict h,
+                                    double *restrict c_state, int64_t *restrict ids,
+                                    int64_t *restrict drawn, double *restrict probs,
+                                    double *restrict work, double *restrict draw_work);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,7 +7,8 @@ plain-loop recurrence in double, test_lm.c the language-model kernels with plain
 test_cells.c the LSTM and GRU kernels with U NULL (x the input projection) against the
 same kernels with U the identity.
 test_gated.c the LSTM and GRU kernels with plain-loop cells, central differences and, for
-truncated backward passes, sums of full ones over each window.
+truncated backward passes, sums of full ones over each window; test_generate.c the
+generation kernel against the same stream drawn step by step through the public kernels.
 These tests compile and run them; they need the source tree (csrc/) and a C compiler
 (and valgrind for the memcheck runs, skipped without it).
 """
@@ -26,6 +27,7 @@ DRIVERS = {
     "lm": "test_lm.c",
     "cells": "test_cells.c",
     "gated": "test_gated.c",
+    "generate": "test_generate.c",
 }
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 

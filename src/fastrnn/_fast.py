@@ -6,6 +6,8 @@ straight to the binding, which releases the GIL for the whole kernel call.
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import _contract, _kernels
 from ._contract import (
     GRUCache,
@@ -162,3 +164,71 @@ def gru_backward(ds, cache, *, truncate=None):
         x, s0, U, W, s, gates, hn, ds, b_ih is not None, _window(K, x.shape[0])
     )
     return GRUGrads(dx, ds0, dU, dW, db_ih, db_hh)
+
+
+# ---- generation (issue 7) --------------------------------------------------------------
+
+
+def sample_tokens(cell, nonlinearity, weights, V, c, state, prime, uniforms, top_k=None):
+    """Run the prime, then draw ``len(uniforms)`` tokens of one stream, in one C call:
+    ``RNNLM.sample``'s loop (softmax, inverse-CDF draw, one step per token) for the C
+    kernels.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+    nonlinearity : {"tanh", "relu"}
+        The vanilla RNN's.
+    weights : list of (U, W, b_ih, b_hh), one per layer
+        As ``RNNLM._layer`` gives them but with layer 0's U the embedding (G*H, K); the
+        biases None without bias; the vanilla RNN's b_ih is the sum b_ih + b_hh, b_hh None.
+    V : array (K, H), c : array (K,) or None
+        The output layer, already divided by the temperature.
+    state : tuple of arrays (num_layers, 1, H)
+        (h,), or the LSTM's (h, c): the state before the prime.
+    prime : int array (P,) or None
+        Token ids in [0, K) run first, as ``RNNLM._run`` runs them (None: the state's top
+        layer gives the first token).
+    uniforms : float64 array (length,)
+        One uniform in [0, 1) per token, as ``rng.random()`` would give them one by one.
+    top_k : int >= 1 or None
+
+    Returns
+    -------
+    ids : int64 array (length,), of which the first ``drawn`` entries are drawn
+    drawn : int
+        Fewer than length when the kernel left token ``drawn`` to ``lm.draw`` (non-finite
+        probabilities, or a top_k cut inside a tie of probabilities).
+    probs : array (K,)
+        The probabilities of the last token considered (of token ``drawn`` when it
+        stopped early), bit for bit those of ``softmax_forward``.
+    state : tuple of arrays (num_layers, 1, H)
+        New arrays: the state that gave ``probs``.
+    """
+    dtype = V.dtype
+    arrays = [V, c, *state] + [a for layer in weights for a in layer]
+    for a in arrays:
+        if a is not None and a.dtype != dtype:
+            raise TypeError(f"every weight and state must be {dtype}; got one of {a.dtype}")
+    U, W, b_ih, b_hh = ([_contiguous(layer[i]) for layer in weights] for i in range(4))
+    uniforms = np.ascontiguousarray(uniforms, dtype=np.float64)
+    ids, drawn, probs, h_n, c_n = _kernels.generate(
+        cell,
+        nonlinearity,
+        U,
+        W,
+        None if b_ih[0] is None else b_ih,
+        None if b_hh[0] is None else b_hh,
+        _contiguous(V),
+        _contiguous(c),
+        _contiguous(state[0]),
+        _contiguous(state[1]) if len(state) > 1 else None,
+        None if prime is None else np.ascontiguousarray(prime, dtype=np.int64),
+        uniforms,
+        top_k,
+    )
+    return ids, drawn, probs, (h_n,) if c_n is None else (h_n, c_n)
+
+
+def _contiguous(a):
+    return None if a is None else np.ascontiguousarray(a)

@@ -148,3 +148,45 @@ cdef extern from "fastrnn.h" nogil:
         const double *U, const double *W, const double *s, const double *gates,
         const double *hn, const double *ds, double *dx, double *ds0, double *dU, double *dW,
         double *db_ih, double *db_hh, double *work)
+
+    # ---- generation (issue 7)
+    ctypedef enum fastrnn_cell:
+        FASTRNN_CELL_RNN
+        FASTRNN_CELL_LSTM
+        FASTRNN_CELL_GRU
+
+    ctypedef struct fastrnn_generate_dims:
+        fastrnn_cell cell
+        fastrnn_nonlinearity f
+        int64_t L
+        int64_t H
+        int64_t K
+        int64_t P
+        int64_t top_k
+
+    ctypedef struct fastrnn_lm_f32:
+        const float *const *U
+        const float *const *W
+        const float *const *b_ih
+        const float *const *b_hh
+        const float *V
+        const float *c
+
+    ctypedef struct fastrnn_lm_f64:
+        const double *const *U
+        const double *const *W
+        const double *const *b_ih
+        const double *const *b_hh
+        const double *V
+        const double *c
+
+    int64_t fastrnn_generate_work_len(const fastrnn_generate_dims *dims)
+    int64_t fastrnn_generate_draw_work_len(const fastrnn_generate_dims *dims)
+    fastrnn_status fastrnn_generate_f32(
+        const fastrnn_generate_dims *dims, const fastrnn_lm_f32 *lm, const int64_t *prime,
+        int64_t length, const double *u, float *h, float *c_state, int64_t *ids,
+        int64_t *drawn, float *probs, float *work, double *draw_work)
+    fastrnn_status fastrnn_generate_f64(
+        const fastrnn_generate_dims *dims, const fastrnn_lm_f64 *lm, const int64_t *prime,
+        int64_t length, const double *u, double *h, double *c_state, int64_t *ids,
+        int64_t *drawn, double *probs, double *work, double *draw_work)

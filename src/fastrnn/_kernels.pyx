@@ -105,3 +105,4 @@ include "_lm.pxi"  # language-model kernels (issue 3)
 include "_gated.pxi"  # LSTM and GRU (issue 4)
 include "_lstm.pxi"
 include "_gru.pxi"
+include "_generate.pxi"  # generation (issue 7)

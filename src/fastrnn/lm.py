@@ -451,7 +451,11 @@ class RNNLMBase:
         """Draw ``length`` tokens after the prime, one at a time.
 
         The prime runs through the network once; then every drawn token advances the
-        state by one step (O(1) work per token: the prefix is never run again).
+        state by one step (O(1) work per token: the prefix is never run again). With the C
+        kernels (``fastrnn.RNNLM``) the whole token loop runs in one C call on the same
+        kernels and numbers as the token-by-token loop (the reference backend's path), so
+        it draws the same tokens (but a ``seed`` Generator that sees a ValueError has
+        advanced by ``length`` draws, not by the tokens drawn before it).
 
         Parameters
         ----------
@@ -483,18 +487,52 @@ class RNNLMBase:
         temperature = _contract.check_positive_float("temperature", temperature)
         top_k = _optional_int("top_k", top_k, 1)
         rng = np.random.default_rng(seed)
-        # softmax((V s + c) / temperature) with the division folded into V and c, once
+        # softmax((V s + c) / temperature) with the division folded into V and c, once (a
+        # division by 1 is exact: the parameters themselves serve)
         V, c = self._decoder()
-        V = V / V.dtype.type(temperature)
-        c = None if c is None else c / c.dtype.type(temperature)
+        if temperature != 1.0:
+            V = V / V.dtype.type(temperature)
+            c = None if c is None else c / c.dtype.type(temperature)
 
         out = np.empty(length, dtype=np.int64)
+        if getattr(self.backend, "sample_tokens", None) is not None:
+            initial = self._initial(h0, 1)
+            return self._sample_fused(prime[:, 0], initial, V, c, rng.random(length), top_k, out)
+        # One token at a time: the reference's path, and the specification of the fused one.
         s, h, _ = self._run(prime, self._initial(h0, 1), need_cache=False)
         for i in range(length):
             probs = self.backend.softmax_forward(s[-1:], V, c)[0, 0]
             out[i] = draw(probs, rng, top_k)
             if i + 1 < length:
                 s, h, _ = self._run(out[i : i + 1, None], h, need_cache=False)
+        return out
+
+    def _sample_fused(self, prime, h, V, c, uniforms, top_k, out) -> np.ndarray:
+        """The loop of ``sample`` in the backend's ``sample_tokens``: the prime and every
+        token in one C call, from the state h before the prime, on the same kernels and
+        numbers, so the same tokens. ``rng.random(length)`` gives the uniforms that
+        ``length`` calls of ``rng.random()`` would. A token the kernel leaves undecided
+        (non-finite probabilities, a top_k cut inside a tie) is ``draw``'s, from its
+        probabilities, and the kernel resumes after it."""
+        weights = [self._layer(k) for k in range(self.num_layers)]
+        weights[0] = (self.params["rnn.weight_ih_l0"], *weights[0][1:])  # the embedding
+        if self.cell == "rnn":  # rnn_forward takes the sum of the biases, as cell_forward
+            weights = [(U, W, None if b_ih is None else b_ih + b_hh, None)
+                       for U, W, b_ih, b_hh in weights]  # fmt: skip
+        if top_k is not None and top_k >= self.vocab_size:
+            top_k = None  # draw's cut keeps every token then (and the kernel takes int64)
+        length, i = len(out), 0
+        while i < length:
+            ids, drawn, probs, h = self.backend.sample_tokens(
+                self.cell, self.nonlinearity, weights, V, c, h, prime, uniforms[i:], top_k
+            )
+            out[i : i + drawn] = ids[:drawn]
+            i += drawn
+            if i == length:
+                break
+            out[i] = _draw_from(probs, uniforms[i], top_k)  # raises for non-finite ones
+            prime = out[i : i + 1]  # the next call starts with this token
+            i += 1
         return out
 
     # ---- weights -------------------------------------------------------------------
@@ -516,6 +554,12 @@ def draw(probs: np.ndarray, rng: np.random.Generator, top_k: int | None = None) 
 
     Inverse-CDF sampling with one ``rng.random()`` per draw: the same generator state gives
     the same index. Entries of zero probability are never drawn."""
+    cdf = _cdf(probs, top_k)
+    return _invert(cdf, rng.random())
+
+
+def _cdf(probs: np.ndarray, top_k: int | None) -> np.ndarray:
+    """The cumulative sums of the probabilities in float64, zero outside the top_k."""
     p = np.asarray(probs, dtype=np.float64)
     if top_k is not None and top_k < p.size:
         keep = np.argpartition(p, -top_k)[-top_k:]
@@ -524,5 +568,14 @@ def draw(probs: np.ndarray, rng: np.random.Generator, top_k: int | None = None) 
     cdf = np.cumsum(p)
     if not (np.isfinite(cdf[-1]) and cdf[-1] > 0):
         raise ValueError("the model's probabilities are not finite (are its weights NaN?)")
-    # the first index whose cumulative probability exceeds u * total, u in [0, 1)
-    return int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    return cdf
+
+
+def _invert(cdf: np.ndarray, u: float) -> int:
+    """The first index whose cumulative probability exceeds u * total, u in [0, 1)."""
+    return int(np.searchsorted(cdf, u * cdf[-1], side="right"))
+
+
+def _draw_from(probs: np.ndarray, u: float, top_k: int | None) -> int:
+    """``draw`` with its uniform given."""
+    return _invert(_cdf(probs, top_k), u)

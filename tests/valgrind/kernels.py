@@ -53,4 +53,6 @@ for dtype in (np.float32, np.float64):
                                batch_size=3)  # fmt: skip
     trainer.train_step()
     model.sample([1, 2], 5, seed=0)
+    for cell in ("lstm", "gru"):  # generation in one C call (issue 7), top_k too
+        fastrnn.RNNLM(K, H, 2, cell=cell, dtype=dtype, seed=0).sample([1, 2], 5, top_k=3, seed=0)
 print("every kernel ran")
