@@ -6,6 +6,7 @@ sys.path so that test modules can ``from _helpers import ...``.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# An editable install (make dev) rebuilds on import and says so on stdout, which would
+# reach the output of the CLI runs the tests parse; keep it quiet (a wheel ignores this).
+os.environ.setdefault("SKBUILD_EDITABLE_VERBOSE", "0")
 
 from _helpers import TOL, cast, rnn_problem  # noqa: E402
 

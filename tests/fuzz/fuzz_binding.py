@@ -2,14 +2,18 @@
 
 Each input picks a kernel, sizes, a dtype and options, builds a valid call in the
 binding's terms (the backward kernels get the states of a reference forward pass), then
-damages up to three arguments: None, a Python scalar or string, a list, another dtype,
-another rank or size, Fortran order, a strided, zero-stride, misaligned or read-only
-view, NaN or Inf values, absurd or negative integers.
+damages up to three arguments (or an entry of a list of per-layer weights): None, a
+Python scalar or string, a list, another dtype, another rank or size, Fortran order, a
+strided, zero-stride, misaligned or read-only view, NaN or Inf values, absurd or negative
+integers.
 
 What must hold for every call: it raises ValueError, TypeError, MemoryError or
 OverflowError (the binding's contract for what it refuses), or it returns what the NumPy
-reference computes from the same arguments. Anything else (another exception, a result
-that differs, a crash) is a finding that libFuzzer reports with the input.
+reference computes from the same arguments (``generate``, whose draws a float32 rounding
+may move, must return a well-formed stream: tokens in range, states of the right shape,
+probabilities that sum to one, an early stop only where lm.draw must take over). Anything
+else (another exception, a result that differs, a crash) is a finding that libFuzzer
+reports with the input.
 
     python tests/fuzz/fuzz_binding.py -max_total_time=25 -print_final_stats=1
 
@@ -99,6 +103,8 @@ def valid_call(name, rng, n, dtype):
             return [*args, p["b_ih"], p["b_hh"]]
         s, cache = R.gru_forward(*args, p["b_ih"], p["b_hh"])
         return [*args, s, cache.gates, cache.hn, p["ds"], n["bias"], _truncate(n)]
+    if name == "generate":
+        return _generate_call(rng, n, dtype, nl)
     ids = rng.integers(0, K, size=(T, B))
     if name == "embedding_forward":
         return [ids, rng.standard_normal((H, K)).astype(dtype)]
@@ -114,6 +120,49 @@ def valid_call(name, rng, n, dtype):
         return [s, V, c, ids, mask, "sum" if n["bias"] else "mean"]
     assert name == "elementwise"
     return [("tanh", "sigmoid", "exp")[T % 3], 3 * rng.standard_normal(B * H).astype(dtype)]
+
+
+def _generate_call(rng, n, dtype, nl):
+    """generate's arguments: a 1- or 2-layer model of a cell picked by T, a prime of T - 1
+    tokens (None when empty), B uniforms, top_k None or D."""
+    T, B, H, K = n["T"], n["B"], n["H"], n["K"]
+    cell = ("rnn", "lstm", "gru")[T % 3]
+    G, L = {"rnn": 1, "lstm": 4, "gru": 3}[cell], 1 + n["flag"]
+
+    def normal(*shape, scale=1.0):
+        return (scale * rng.standard_normal(shape)).astype(dtype)
+
+    U = [normal(G * H, K if k == 0 else H, scale=0.5) for k in range(L)]
+    W = [normal(G * H, H, scale=0.5 / np.sqrt(H)) for _ in range(L)]
+    b_ih = [normal(G * H, scale=0.1) for _ in range(L)] if n["bias"] else None
+    b_hh = [normal(G * H, scale=0.1) for _ in range(L)] if n["bias"] and cell != "rnn" else None
+    V, c = normal(K, H), normal(K) if n["bias"] else None
+    h = normal(L, 1, H, scale=0.5)
+    c_state = normal(L, 1, H, scale=0.5) if cell == "lstm" else None
+    prime = rng.integers(0, K, size=T - 1) if T > 1 else None
+    top_k = n["D"] if n["truncate"] >= 0 else None
+    return [cell, nl, U, W, b_ih, b_hh, V, c, h, c_state, prime, rng.random(B), top_k]
+
+
+@atheris.instrument_func
+def check_generated(args, got):
+    """What generate must return whatever its weights: (ids, drawn, probs, h_n, c_n)."""
+    cell, _, _, W, *_, V, _, h, c_state, _, u, top_k = args
+    ids, drawn, probs, h_n, c_n = got
+    K, length, shape = np.shape(V)[0], len(u), np.shape(h)
+    if not (0 <= drawn <= length and ids.shape == (length,) and probs.shape == (K,)):
+        raise Finding(f"generate: drawn {drawn} of {length}, ids {ids.shape}, probs {probs.shape}")
+    if h_n.shape != shape or (c_n is None) != (cell != "lstm"):
+        raise Finding(f"generate: state {h_n.shape} (c_n {c_n is None}), expected {shape}")
+    if np.any(ids[:drawn] < 0) or np.any(ids[:drawn] >= K) or np.any(ids[drawn:] != 0):
+        raise Finding(f"generate: token ids out of [0, {K}) or past drawn: {ids}")
+    finite = np.all(np.isfinite(probs))
+    if length == 0:  # no token considered: no probabilities
+        return
+    if finite and abs(float(np.sum(probs, dtype=np.float64)) - 1) > 1e-4:
+        raise Finding(f"generate: probabilities sum to {np.sum(probs)}")
+    if drawn < length and finite and top_k is None:
+        raise Finding("generate stopped early on finite probabilities without top_k")
 
 
 # ---- what the reference computes from the same arguments ----------------------------
@@ -229,6 +278,9 @@ def _resized(a, axis, size):
 def damage(fdp, value):
     """value changed in one of the ways the module docstring lists."""
     kind = fdp.ConsumeIntInRange(0, 15)
+    if isinstance(value, list) and value and kind > 8:  # one layer's weight
+        i = fdp.ConsumeIntInRange(0, len(value) - 1)
+        return [damage(fdp, v) if j == i else v for j, v in enumerate(value)]
     if kind == 0 or not isinstance(value, np.ndarray):
         if isinstance(value, int) and not isinstance(value, bool) and fdp.ConsumeBool():
             return fdp.PickValueInList(ODD_INTS)
@@ -286,7 +338,7 @@ def damage(fdp, value):
 
 KERNELS = ["rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
            "gru_backward", "embedding_forward", "embedding_backward", "softmax_forward",
-           "softmax_loss", "elementwise"]  # fmt: skip
+           "softmax_loss", "elementwise", "generate"]  # fmt: skip
 
 
 @atheris.instrument_func
@@ -309,6 +361,9 @@ def test_one_input(data: bytes) -> None:
         with memory_budget(CALL_BUDGET):
             got = getattr(F, name)(*args)
     except REFUSALS:
+        return
+    if name == "generate":
+        check_generated(args, got)
         return
     try:
         want = expected(name, args)
