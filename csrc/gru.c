@@ -29,11 +29,12 @@
 #include "blas.h"
 #include "cells.h"
 #include "fastrnn.h"
+#include "simd.h"
 
 int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 3)) return 0;
-    /* W.T (H,3H) and s_{t-1} @ W.T of one step (B,3H) */
-    return (dims->H + dims->B) * 3 * dims->H;
+    /* W.T (H,3H), s_{t-1} @ W.T of one step (B,3H) and the biases (4H, see gru_impl.h) */
+    return (dims->H + dims->B) * 3 * dims->H + 4 * dims->H;
 }
 
 int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {

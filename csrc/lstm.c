@@ -25,10 +25,11 @@
 #include "blas.h"
 #include "cells.h"
 #include "fastrnn.h"
+#include "simd.h"
 
 int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 4)) return 0;
-    return 4 * dims->H * dims->H; /* W.T (H,4H) */
+    return 4 * dims->H * (dims->H + 1); /* W.T (H,4H) and b_ih + b_hh (4H) */
 }
 
 int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
