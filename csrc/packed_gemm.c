@@ -1,21 +1,21 @@
 /* Products against a right-hand side packed once (see packed_gemm.h for the contract).
  *
- * Packed layout: op(W) (K,N) is cut into panels of NR columns (NR = 32 floats or 16
- * doubles, two 64-byte vectors); panel p holds columns [p NR, p NR + NR) as K rows of NR
- * contiguous elements, the columns past N zero. A product then reads each panel as one
- * contiguous stream, k after k, whatever the orientation of W.
+ * Packed layout: op(W) (K,N) is cut into panels of NR columns (NR = 16 floats or 8 doubles,
+ * one 64-byte vector); panel p holds columns [p NR, p NR + NR) as K rows of NR contiguous
+ * elements, the columns past N zero. A product then reads each panel as one contiguous
+ * stream, k after k, whatever the orientation of W, and the padding stays under a vector
+ * (H = 100 packs to 100 x 112 floats, 44 KB, which still fits L1 for a batch of one).
  *
- * The AVX-512 kernel computes a tile of MR rows of C by NP panels in registers (MR NP 2
- * accumulators, at most 24 of the 32 vector registers): per k it loads 2 NP vectors of the
- * panels and broadcasts MR elements of A. Few rows (M <= 3, a batch of one or two) take
- * four panels at a time so that 8 or more independent FMA chains hide the latency; more
- * rows take blocks of 6 rows by 2 panels. Each accumulator starts from 0 or from C and adds
- * the k terms in order, like the plain loops (which round the product before adding,
- * where the FMA does not: the two differ in the last bits). The bodies live in
+ * The AVX-512 kernel computes a tile of MR rows of C by NV panels in registers (MR NV
+ * accumulators, at most 24 of the 32 vector registers): per k it loads NV vectors of the
+ * panels and broadcasts MR elements of A. Each accumulator starts from 0 or from C and adds
+ * the k terms in order, like the plain loops (which round the product before adding, where
+ * the FMA does not: the two differ in the last bits). The bodies live in
  * packed_gemm_impl.h, instantiated here for float and double. */
 #include "packed_gemm.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__GNUC__) && defined(__x86_64__) && \
     ((!defined(__clang__) && __GNUC__ >= 8) || (defined(__clang__) && __clang_major__ >= 8))
@@ -37,9 +37,8 @@ int fastrnn_packed_gemm_is_simd(void) {
 
 #define real float
 #define FR_SUFFIX(name) name##_f32
-#define NR 32
+#define NR 16
 #if FASTRNN_PACKED_AVX512
-#define LANES 16
 #define VEC __m512
 #define MASK __mmask16
 #define SET1 _mm512_set1_ps
@@ -54,7 +53,6 @@ int fastrnn_packed_gemm_is_simd(void) {
 #undef FR_SUFFIX
 #undef NR
 #if FASTRNN_PACKED_AVX512
-#undef LANES
 #undef VEC
 #undef MASK
 #undef SET1
@@ -67,9 +65,8 @@ int fastrnn_packed_gemm_is_simd(void) {
 
 #define real double
 #define FR_SUFFIX(name) name##_f64
-#define NR 16
+#define NR 8
 #if FASTRNN_PACKED_AVX512
-#define LANES 8
 #define VEC __m512d
 #define MASK __mmask8
 #define SET1 _mm512_set1_pd

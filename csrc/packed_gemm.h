@@ -26,7 +26,8 @@
 
 #include <stdint.h>
 
-/* Elements of the packed form of a (K,N) right-hand side. */
+/* Elements of the packed form of a (K,N) right-hand side (with a few of slack, since the
+ * panels start at the first 64-byte boundary inside the buffer). */
 int64_t fastrnn_pack_len_f32(int64_t K, int64_t N);
 int64_t fastrnn_pack_len_f64(int64_t K, int64_t N);
 
@@ -37,7 +38,8 @@ void fastrnn_pack_f32(int trans, int64_t K, int64_t N, const float *W, int64_t l
 void fastrnn_pack_f64(int trans, int64_t K, int64_t N, const double *W, int64_t ldw,
                       double *packed);
 
-/* C (M,N) = [C +] A (M,K) @ op(W), op(W) given as packed by fastrnn_pack with the same K, N.
+/* C (M,N) = [C +] A (M,K) @ op(W), packed the pointer that fastrnn_pack filled with the same
+ * K, N (or a copy of that buffer at the same address modulo 64 bytes).
  * lda >= K, ldc >= N. accumulate is 0 or 1. */
 void fastrnn_packed_gemm_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                              const float *packed, int accumulate, float *C, int64_t ldc);

@@ -1,14 +1,23 @@
 /* Body of the packed products, included by packed_gemm.c once per scalar type with
  *   real, FR_SUFFIX(n)   the scalar type and the name suffix (_f32 or _f64)
- *   NR                   panel width in elements (two 64-byte vectors)
+ *   NR                   panel width in elements (one 64-byte vector)
  *   LANES, VEC, MASK, SET1, ZERO, LOAD, FMADD, MASK_LOAD, MASK_STORE
  *                        the AVX-512 vector type and operations, when FASTRNN_PACKED_AVX512
  * No include guard on purpose. */
 
-int64_t FR_SUFFIX(fastrnn_pack_len)(int64_t K, int64_t N) { return (N + NR - 1) / NR * NR * K; }
+/* The panels start at the first 64-byte boundary in the caller's buffer (hence NR elements
+ * of slack in the length): a batch of one runs twice as fast with aligned panel loads. */
+int64_t FR_SUFFIX(fastrnn_pack_len)(int64_t K, int64_t N) {
+    return (N + NR - 1) / NR * NR * K + NR;
+}
+
+static size_t FR_SUFFIX(align_offset)(const real *p) {
+    return (size_t)((64 - (uintptr_t)p % 64) % 64) / sizeof(real);
+}
 
 void FR_SUFFIX(fastrnn_pack)(int trans, int64_t K, int64_t N, const real *W, int64_t ldw,
                              real *packed) {
+    packed += FR_SUFFIX(align_offset)(packed);
     const int64_t panels = (N + NR - 1) / NR;
     for (int64_t p = 0; p < panels; ++p) {
         real *panel = packed + p * NR * K;
@@ -28,6 +37,7 @@ void FR_SUFFIX(fastrnn_pack)(int trans, int64_t K, int64_t N, const real *W, int
 void FR_SUFFIX(fastrnn_packed_gemm_plain)(int64_t M, int64_t N, int64_t K, const real *A,
                                           int64_t lda, const real *packed, int accumulate, real *C,
                                           int64_t ldc) {
+    packed += FR_SUFFIX(align_offset)(packed);
     const int64_t panels = (N + NR - 1) / NR;
     for (int64_t m = 0; m < M; ++m) {
         const real *a = A + m * lda;
@@ -46,108 +56,86 @@ void FR_SUFFIX(fastrnn_packed_gemm_plain)(int64_t M, int64_t N, int64_t K, const
 
 #if FASTRNN_PACKED_AVX512
 
-/* C[0:MR, cols of NP panels] (+)= A[0:MR, :] @ panels, in MR * NP * 2 registers.
- * width: valid columns of C from the first panel's start (may end inside the last panel).
- * Called with constant MR and NP, so that the loops unroll and acc lives in registers. */
-AVX512_INLINE void FR_SUFFIX(tile)(const int MR, const int NP, int64_t K, const real *A,
+/* C[0:MR, 0:NV NR] (+)= A[0:MR, 0:K] @ NV panels, in MR NV accumulator registers.
+ * width: valid columns of C (may end inside the last panel; the rest is masked off).
+ * Called with constant MR and NV, so that the loops unroll and acc lives in registers. */
+AVX512_INLINE void FR_SUFFIX(tile)(const int MR, const int NV, int64_t K, const real *A,
                                    int64_t lda, const real *panel, int64_t panel_len,
                                    int accumulate, real *C, int64_t ldc, int64_t width) {
     VEC acc[6][8];
     MASK mask[8];
 #pragma GCC unroll 8
-    for (int v = 0; v < 2 * NP; ++v) {
-        const int64_t left = width - (int64_t)v * LANES;
-        mask[v] = left >= LANES ? (MASK) ~(MASK)0 : left <= 0 ? (MASK)0 : (MASK)((1u << left) - 1);
+    for (int v = 0; v < NV; ++v) {
+        const int64_t left = width - (int64_t)v * NR;
+        mask[v] = left >= NR ? (MASK) ~(MASK)0 : (MASK)((1u << left) - 1);
     }
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
-        for (int v = 0; v < 2 * NP; ++v)
-            acc[i][v] = accumulate ? MASK_LOAD(mask[v], C + i * ldc + v * LANES) : ZERO();
+        for (int v = 0; v < NV; ++v)
+            acc[i][v] = accumulate ? MASK_LOAD(mask[v], C + i * ldc + v * NR) : ZERO();
     for (int64_t k = 0; k < K; ++k) {
         VEC b[8];
 #pragma GCC unroll 8
-        for (int q = 0; q < NP; ++q) {
-            b[2 * q] = LOAD(panel + q * panel_len + k * NR);
-            b[2 * q + 1] = LOAD(panel + q * panel_len + k * NR + LANES);
-        }
+        for (int v = 0; v < NV; ++v) b[v] = LOAD(panel + v * panel_len + k * NR);
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
             const VEC a = SET1(A[i * lda + k]);
 #pragma GCC unroll 8
-            for (int v = 0; v < 2 * NP; ++v) acc[i][v] = FMADD(a, b[v], acc[i][v]);
+            for (int v = 0; v < NV; ++v) acc[i][v] = FMADD(a, b[v], acc[i][v]);
         }
     }
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
-        for (int v = 0; v < 2 * NP; ++v) MASK_STORE(C + i * ldc + v * LANES, mask[v], acc[i][v]);
+        for (int v = 0; v < NV; ++v) MASK_STORE(C + i * ldc + v * NR, mask[v], acc[i][v]);
 }
 
-/* One tile of mr (1..6) rows by NP panels, mr known only at run time. */
-#define FR_TILE_CASES(NP)                                                                   \
-    switch (mr) {                                                                           \
-        case 1:                                                                             \
-            FR_SUFFIX(tile)(1, NP, K, A, lda, panel, panel_len, accumulate, C, ldc, width); \
-            break;                                                                          \
-        case 2:                                                                             \
-            FR_SUFFIX(tile)(2, NP, K, A, lda, panel, panel_len, accumulate, C, ldc, width); \
-            break;                                                                          \
-        case 3:                                                                             \
-            FR_SUFFIX(tile)(3, NP, K, A, lda, panel, panel_len, accumulate, C, ldc, width); \
-            break;                                                                          \
-        case 4:                                                                             \
-            FR_SUFFIX(tile)(4, NP, K, A, lda, panel, panel_len, accumulate, C, ldc, width); \
-            break;                                                                          \
-        case 5:                                                                             \
-            FR_SUFFIX(tile)(5, NP, K, A, lda, panel, panel_len, accumulate, C, ldc, width); \
-            break;                                                                          \
-        default:                                                                            \
-            FR_SUFFIX(tile)(6, NP, K, A, lda, panel, panel_len, accumulate, C, ldc, width); \
-    }
-
-AVX512_FN static void FR_SUFFIX(tile_np1)(int mr, int64_t K, const real *A, int64_t lda,
+/* The tile of mr rows (1..6) by nv panels (1..4, or up to 8 for mr <= 3), known at run
+ * time: one instance per pair. */
+/* clang-format off */
+#define FR_TILE(MR, NV) case MR * 16 + NV: \
+    FR_SUFFIX(tile)(MR, NV, K, A, lda, panel, panel_len, accumulate, C, ldc, width); return;
+#define FR_TILES3(NV) FR_TILE(1, NV) FR_TILE(2, NV) FR_TILE(3, NV)
+#define FR_TILES6(NV) FR_TILES3(NV) FR_TILE(4, NV) FR_TILE(5, NV) FR_TILE(6, NV)
+AVX512_FN static void FR_SUFFIX(tile_any)(int mr, int nv, int64_t K, const real *A, int64_t lda,
                                           const real *panel, int64_t panel_len, int accumulate,
-                                          real *C, int64_t ldc,
-                                          int64_t width){FR_TILE_CASES(1)} AVX512_FN
-    static void FR_SUFFIX(tile_np2)(int mr, int64_t K, const real *A, int64_t lda,
-                                    const real *panel, int64_t panel_len, int accumulate, real *C,
-                                    int64_t ldc, int64_t width){FR_TILE_CASES(2)} AVX512_FN
-    static void FR_SUFFIX(tile_np4)(int mr, int64_t K, const real *A, int64_t lda,
-                                    const real *panel, int64_t panel_len, int accumulate, real *C,
-                                    int64_t ldc, int64_t width) {
-    if (mr == 1)
-        FR_SUFFIX(tile)(1, 4, K, A, lda, panel, panel_len, accumulate, C, ldc, width);
-    else if (mr == 2)
-        FR_SUFFIX(tile)(2, 4, K, A, lda, panel, panel_len, accumulate, C, ldc, width);
-    else
-        FR_SUFFIX(tile)(3, 4, K, A, lda, panel, panel_len, accumulate, C, ldc, width);
+                                          real *C, int64_t ldc, int64_t width) {
+    switch (mr * 16 + nv) {
+        FR_TILES6(1) FR_TILES6(2) FR_TILES6(3) FR_TILES6(4)
+        FR_TILES3(5) FR_TILES3(6) FR_TILES3(7) FR_TILES3(8)
+        default: break; /* not reached: the caller keeps to the pairs above */
+    }
 }
-#undef FR_TILE_CASES
+#undef FR_TILES6
+#undef FR_TILES3
+#undef FR_TILE
+/* clang-format on */
 
+/* Rows in blocks of at most 6 (as equal as possible: 16 rows are 6 + 5 + 5, not 6 + 6 + 4,
+ * since a thin block runs its FMA chains at their latency), each by 4 panels at a time;
+ * up to 3 rows in one block by 8 panels, so that a batch of one still has 8 independent
+ * chains. k runs in chunks of KC: the chunk of a group of panels (4 KC NR elements,
+ * 32 KB) stays in L1 while every row block uses it, and the chunk of all panels in L2. */
 static void FR_SUFFIX(packed_gemm_avx512)(int64_t M, int64_t N, int64_t K, const real *A,
                                           int64_t lda, const real *packed, int accumulate, real *C,
                                           int64_t ldc) {
+    enum { KC = 128 };
     const int64_t panels = (N + NR - 1) / NR, panel_len = NR * K;
-    /* few rows: one row block, four panels at a time; else blocks of 6 rows, two panels */
-    const int64_t rows = M <= 3 ? M : 6, group = M <= 3 ? 4 : 2;
-    for (int64_t p = 0; p < panels; p += group) {
-        const int64_t np = panels - p < group ? panels - p : group;
-        const real *panel = packed + p * panel_len;
-        const int64_t width = N - p * NR;
-        for (int64_t m = 0; m < M; m += rows) {
-            const int mr = (int)(M - m < rows ? M - m : rows);
-            const real *a = A + m * lda;
-            real *c = C + m * ldc + p * NR;
-            if (np == 4)
-                FR_SUFFIX(tile_np4)(mr, K, a, lda, panel, panel_len, accumulate, c, ldc, width);
-            else if (np >= 2) {
-                FR_SUFFIX(tile_np2)(mr, K, a, lda, panel, panel_len, accumulate, c, ldc, width);
-                if (np == 3)
-                    FR_SUFFIX(tile_np1)(mr, K, a, lda, panel + 2 * panel_len, panel_len, accumulate,
-                                        c + 2 * NR, ldc, width - 2 * NR);
-            } else
-                FR_SUFFIX(tile_np1)(mr, K, a, lda, panel, panel_len, accumulate, c, ldc, width);
+    const int64_t group = M <= 3 ? 8 : 4, blocks = M <= 3 ? 1 : (M + 5) / 6;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        const int64_t kc = K - k0 < KC ? K - k0 : KC;
+        const int acc = accumulate || k0 > 0;
+        for (int64_t p = 0; p < panels; p += group) {
+            const int nv = (int)(panels - p < group ? panels - p : group);
+            const real *panel = packed + p * panel_len + k0 * NR;
+            for (int64_t blk = 0, m = 0; blk < blocks; ++blk) {
+                /* block blk has rows [m, m + mr), the first M % blocks blocks one more */
+                const int mr = (int)(M / blocks + (blk < M % blocks));
+                FR_SUFFIX(tile_any)(mr, nv, kc, A + m * lda + k0, lda, panel, panel_len, acc,
+                                    C + m * ldc + p * NR, ldc, N - p * NR);
+                m += mr;
+            }
         }
     }
 }
@@ -157,7 +145,8 @@ void FR_SUFFIX(fastrnn_packed_gemm)(int64_t M, int64_t N, int64_t K, const real 
                                     const real *packed, int accumulate, real *C, int64_t ldc) {
 #if FASTRNN_PACKED_AVX512
     if (__builtin_cpu_supports("avx512f")) {
-        FR_SUFFIX(packed_gemm_avx512)(M, N, K, A, lda, packed, accumulate, C, ldc);
+        FR_SUFFIX(packed_gemm_avx512)(M, N, K, A, lda, packed + FR_SUFFIX(align_offset)(packed),
+                                      accumulate, C, ldc);
         return;
     }
 #endif
