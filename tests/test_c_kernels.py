@@ -8,6 +8,7 @@ test_cells.c the LSTM and GRU kernels with U NULL (x the input projection) again
 same kernels with U the identity.
 test_gated.c the LSTM and GRU kernels with plain-loop cells, central differences and, for
 truncated backward passes, sums of full ones over each window.
+test_packed_gemm.c the packed recurrent products (SIMD and plain loops) with a triple loop.
 These tests compile and run them; they need the source tree (csrc/) and a C compiler
 (and valgrind for the memcheck runs, skipped without it).
 """
@@ -26,6 +27,7 @@ DRIVERS = {
     "lm": "test_lm.c",
     "cells": "test_cells.c",
     "gated": "test_gated.c",
+    "packed": "test_packed_gemm.c",
 }
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
