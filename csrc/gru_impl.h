@@ -2,6 +2,8 @@
  * with real and FR_SUFFIX as there. No include guard on purpose. */
 
 #define GEMM FR_SUFFIX(fastrnn_gemm)
+#define PACK FR_SUFFIX(fastrnn_pack)
+#define PACKED_GEMM FR_SUFFIX(fastrnn_packed_gemm)
 
 /* One step of the cell for B rows, with the biases added here rather than in a pass of
  * their own over all T*B rows:
@@ -46,12 +48,17 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H;
-    real *W_T = work, *gh = work + H * G; /* (H, 3H), (B, 3H) */
-    real *bias = gh + B * G;              /* (4H) */
+    const int packed = cell_uses_packed();
+    real *W_T = work, *gh = work + cell_pack_len(H, G); /* W.T (H, 3H), packed or not */
+    real *bias = gh + B * G;                            /* gh (B, 3H), bias (4H) */
 
-    /* W_T = W.T, so that the product of every step takes no transposed operand, which
-     * OpenBLAS packs at about half the speed for these shapes */
-    FR_SUFFIX(transpose)(G, H, W, W_T);
+    /* W_T = W.T packed for the per-step products, or plain, so that the BLAS product of
+     * every step takes no transposed operand, which OpenBLAS packs at about half the speed
+     * for these shapes */
+    if (packed)
+        PACK(1, H, G, W, H, W_T);
+    else
+        FR_SUFFIX(transpose)(G, H, W, W_T);
     /* bias = [b_ih + b_hh of r and z, b_in, b_hn] */
     FR_SUFFIX(bias_sum)(2 * H, b_ih, b_hh, bias);
     FR_SUFFIX(bias_sum)(H, b_ih ? b_ih + 2 * H : NULL, NULL, bias + 2 * H);
@@ -61,7 +68,10 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
     for (int64_t t = 0; t < T; ++t) {
         const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
         /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
-        GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
+        if (packed)
+            PACKED_GEMM(B, G, H, s_prev, H, W_T, 0, gh, G);
+        else
+            GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
         FR_SUFFIX(gru_step_forward)(B, H, gates + t * B * G, gh, bias, s_prev, hn + t * step,
                                     s + t * step);
     }
@@ -79,8 +89,8 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
 FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(gru_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
                                          const real *restrict hn, const real *restrict s_prev,
-                                         real *restrict gs, int through_z,
-                                         real *restrict dgx, real *restrict dgh) {
+                                         real *restrict gs, int through_z, real *restrict dgx,
+                                         real *restrict dgh) {
     const int64_t G = 3 * H;
     for (int64_t m = 0; m < rows; ++m) {
         const real *r = gates + m * G, *z = r + H, *n = r + 2 * H;
@@ -110,19 +120,21 @@ static void FR_SUFFIX(gru_steps_backward)(int64_t steps, int64_t B, int64_t H, c
     const int64_t step = B * H, G = 3 * H;
     FR_SUFFIX(gru_rows_backward)(B, H, gates, hn, s0, gs, 0, dgx, dgh);
     if (steps > 1)
-        FR_SUFFIX(gru_rows_backward)((steps - 1) * B, H, gates + B * G, hn + step, s, gs + step,
-                                     0, dgx + B * G, dgh + B * G);
+        FR_SUFFIX(gru_rows_backward)((steps - 1) * B, H, gates + B * G, hn + step, s, gs + step, 0,
+                                     dgx + B * G, dgh + B * G);
 }
 
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0:
  *   ds0 = ds_t + (what reached s_t from step t+1), then
  *   ds0 = ds0 * z_t + dgh_t @ W: what reaches s_{t-1}
- * so that after step 0 it holds what reaches s0. */
+ * so that after step 0 it holds what reaches s0. packed is W packed as the (3H,H)
+ * right-hand side, or NULL for the BLAS. */
 static void FR_SUFFIX(gru_backward_full)(const fastrnn_dims *dims, const real *restrict W,
-                                         const real *restrict s0, const real *restrict s,
-                                         const real *restrict gates, const real *restrict hn,
-                                         const real *restrict ds, real *restrict dgx,
-                                         real *restrict dgh, real *restrict ds0) {
+                                         const real *restrict packed, const real *restrict s0,
+                                         const real *restrict s, const real *restrict gates,
+                                         const real *restrict hn, const real *restrict ds,
+                                         real *restrict dgx, real *restrict dgh,
+                                         real *restrict ds0) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H;
     memset(ds0, 0, (size_t)step * sizeof *ds0);
@@ -135,7 +147,10 @@ static void FR_SUFFIX(gru_backward_full)(const fastrnn_dims *dims, const real *r
         FR_SUFFIX(gru_rows_backward)(B, H, gates_t, hn + o, t > 0 ? s + o - step : s0, ds0, 1,
                                      dgx + t * B * G, dgh_t);
         /* ds0 += dgh_t @ W  (B, H) */
-        GEMM(0, 0, B, H, G, 1, dgh_t, G, W, H, 1, ds0, H);
+        if (packed != NULL)
+            PACKED_GEMM(B, H, G, dgh_t, G, packed, 1, ds0, H);
+        else
+            GEMM(0, 0, B, H, G, 1, dgh_t, G, W, H, 1, ds0, H);
     }
 }
 
@@ -194,13 +209,17 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     real *dgx = work;                /* (T,B,3H) */
     real *dgh = dgx + T * B * G;     /* (T,B,3H) */
     real *partial = dgh + T * B * G; /* (3H) */
-    real *lag_work = partial + G;    /* see fastrnn_gru_backward_work_len */
+    real *rest = partial + G;        /* see fastrnn_gru_backward_work_len */
 
-    if (truncate < 0 || truncate >= T - 1)
-        FR_SUFFIX(gru_backward_full)(dims, W, s0, s, gates, hn, ds, dgx, dgh, ds0);
-    else
+    if (truncate < 0 || truncate >= T - 1) {
+        const int packed = cell_uses_packed();
+        if (packed) PACK(0, G, H, W, H, rest); /* W, the (K,N) = (3H,H) right-hand side */
+        FR_SUFFIX(gru_backward_full)(dims, W, packed ? rest : NULL, s0, s, gates, hn, ds, dgx, dgh,
+                                     ds0);
+    } else {
         FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, dgx, dgh, ds0,
-                                          lag_work);
+                                          rest);
+    }
 
     FR_SUFFIX(weight_and_input_grads)(dims, G, dgx, dgh, x, s0, s, U, dx, dU, dW);
     if (db_ih != NULL) {
@@ -211,3 +230,5 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
 }
 
 #undef GEMM
+#undef PACK
+#undef PACKED_GEMM

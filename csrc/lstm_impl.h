@@ -2,6 +2,8 @@
  * with real and FR_SUFFIX as there. No include guard on purpose. */
 
 #define GEMM FR_SUFFIX(fastrnn_gemm)
+#define PACK FR_SUFFIX(fastrnn_pack)
+#define PACKED_GEMM FR_SUFFIX(fastrnn_packed_gemm)
 
 /* One step of the cell for B rows, with the two biases' sum added here rather than in a
  * pass of its own over all T*B rows:
@@ -41,11 +43,16 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
-    real *W_T = work, *bias = work + H * G; /* (H, 4H), (4H) */
+    const int packed = cell_uses_packed();
+    real *W_T = work, *bias = work + cell_pack_len(H, G); /* W.T (H, 4H), packed or not; 4H */
 
-    /* W_T = W.T, so that the product of every step takes no transposed operand, which
-     * OpenBLAS packs at about half the speed for these shapes */
-    FR_SUFFIX(transpose)(G, H, W, W_T);
+    /* W_T = W.T packed for the per-step products, or plain, so that the BLAS product of
+     * every step takes no transposed operand, which OpenBLAS packs at about half the speed
+     * for these shapes */
+    if (packed)
+        PACK(1, H, G, W, H, W_T);
+    else
+        FR_SUFFIX(transpose)(G, H, W, W_T);
     FR_SUFFIX(bias_sum)(G, b_ih, b_hh, bias);
 
     /* gates = x @ U.T  (T*B, 4H), then the recurrent term and the bias step by step */
@@ -55,7 +62,10 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
         const real *c_prev = t > 0 ? c + (t - 1) * step : c0;
         real *a = gates + t * B * G;
         /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
-        GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
+        if (packed)
+            PACKED_GEMM(B, G, H, s_prev, H, W_T, 1, a, G);
+        else
+            GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
         FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c + t * step, s + t * step);
     }
     return FASTRNN_OK;
@@ -73,8 +83,8 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
 FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(lstm_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
                                           const real *restrict c_prev, const real *restrict tanh_c,
-                                          const real *restrict gs, real *restrict gc,
-                                          int through_f, real *restrict da) {
+                                          const real *restrict gs, real *restrict gc, int through_f,
+                                          real *restrict da) {
     for (int64_t n = 0; n < rows; ++n) {
         const real *i = gates + n * 4 * H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
         const real *cp = c_prev + n * H, *tc = tanh_c + n * H, *gs_n = gs + n * H;
@@ -106,13 +116,14 @@ static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, 
 
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0 and dc0:
  *   ds0 = ds_t + da_{t+1} @ W,  dc0 = dc_t + (whole dL/dc_{t+1}) * f_{t+1}
- * so that after step 0 they hold what reaches s0 and c0. dc may be NULL (zeros). */
+ * so that after step 0 they hold what reaches s0 and c0. dc may be NULL (zeros). packed
+ * is W packed as the (4H,H) right-hand side, or NULL for the BLAS. */
 static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *restrict W,
-                                          const real *restrict c0, const real *restrict c,
-                                          const real *restrict gates, const real *restrict tanh_c,
-                                          const real *restrict ds, const real *restrict dc,
-                                          real *restrict da, real *restrict ds0,
-                                          real *restrict dc0) {
+                                          const real *restrict packed, const real *restrict c0,
+                                          const real *restrict c, const real *restrict gates,
+                                          const real *restrict tanh_c, const real *restrict ds,
+                                          const real *restrict dc, real *restrict da,
+                                          real *restrict ds0, real *restrict dc0) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
     memset(ds0, 0, (size_t)step * sizeof *ds0);
@@ -126,7 +137,10 @@ static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *
         FR_SUFFIX(lstm_rows_backward)(B, H, gates + t * B * G, t > 0 ? c + o - step : c0,
                                       tanh_c + o, ds0, dc0, 1, da_t);
         /* ds0 = da_t @ W  (B, H): what reaches s_{t-1} */
-        GEMM(0, 0, B, H, G, 1, da_t, G, W, H, 0, ds0, H);
+        if (packed != NULL)
+            PACKED_GEMM(B, H, G, da_t, G, packed, 0, ds0, H);
+        else
+            GEMM(0, 0, B, H, G, 1, da_t, G, W, H, 0, ds0, H);
     }
 }
 
@@ -191,15 +205,19 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     real *da = work;                 /* (T,B,4H) */
     real *tanh_c = da + T * B * G;   /* (T,B,H) */
     real *partial = tanh_c + states; /* (4H) */
-    real *lag_work = partial + G;    /* see fastrnn_lstm_backward_work_len */
+    real *rest = partial + G;        /* see fastrnn_lstm_backward_work_len */
 
     memcpy(tanh_c, c, (size_t)states * sizeof *tanh_c);
     FR_SUFFIX(fastrnn_tanh)(states, tanh_c);
-    if (truncate < 0 || truncate >= T - 1)
-        FR_SUFFIX(lstm_backward_full)(dims, W, c0, c, gates, tanh_c, ds, dc, da, ds0, dc0);
-    else
+    if (truncate < 0 || truncate >= T - 1) {
+        const int packed = cell_uses_packed();
+        if (packed) PACK(0, G, H, W, H, rest); /* W, the (K,N) = (4H,H) right-hand side */
+        FR_SUFFIX(lstm_backward_full)(dims, W, packed ? rest : NULL, c0, c, gates, tanh_c, ds, dc,
+                                      da, ds0, dc0);
+    } else {
         FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, tanh_c, ds, dc, da, ds0,
-                                           dc0, lag_work);
+                                           dc0, rest);
+    }
 
     FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, dx, dU, dW);
     if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, partial, db);
@@ -207,3 +225,5 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
 }
 
 #undef GEMM
+#undef PACK
+#undef PACKED_GEMM
