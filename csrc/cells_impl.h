@@ -43,18 +43,18 @@ static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restric
         }
 }
 
-/* out = a.sum(axis=0) for a (rows, n), summed in blocks of CELL_ROW_BLOCK rows into
- * partial (n), so that float32 rounding grows with rows / CELL_ROW_BLOCK + CELL_ROW_BLOCK,
- * not with rows. */
+/* out = a.sum(axis=0) for a (rows, n) with leading dimension lda >= n, summed in blocks
+ * of CELL_ROW_BLOCK rows into partial (n), so that float32 rounding grows with
+ * rows / CELL_ROW_BLOCK + CELL_ROW_BLOCK, not with rows. */
 FASTRNN_SIMD_CLONES
-static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t n, const real *restrict a,
+static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t n, const real *restrict a, int64_t lda,
                                 real *restrict partial, real *restrict out) {
     for (int64_t i = 0; i < n; ++i) out[i] = 0;
     for (int64_t r0 = 0; r0 < rows; r0 += CELL_ROW_BLOCK) {
         const int64_t r1 = r0 + CELL_ROW_BLOCK < rows ? r0 + CELL_ROW_BLOCK : rows;
         for (int64_t i = 0; i < n; ++i) partial[i] = 0;
         for (int64_t r = r0; r < r1; ++r)
-            for (int64_t i = 0; i < n; ++i) partial[i] += a[r * n + i];
+            for (int64_t i = 0; i < n; ++i) partial[i] += a[r * lda + i];
         for (int64_t i = 0; i < n; ++i) out[i] += partial[i];
     }
 }

@@ -21,8 +21,9 @@
  *             simd.h): the biases, the vectorized sigmoid and tanh on the gate blocks, s_t.
  *   backward  a sequential sweep computes the gradients of both pre-activation terms,
  *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (T,B,3H), one GEMM
- *             per step for what reaches s_{t-1}; then dU, dW, dx are each one large GEMM
- *             over all steps.
+ *             per step for what reaches s_{t-1} (W packed once per call when the forward's
+ *             is); then dU, dW, dx are each one large GEMM over all steps, and db_hh's r
+ *             and z blocks are db_ih's.
  * The bodies live in gru_impl.h (and cells_impl.h), instantiated for float and double. */
 #include <stddef.h>
 #include <string.h>

@@ -223,8 +223,10 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
 
     FR_SUFFIX(weight_and_input_grads)(dims, G, dgx, dgh, x, s0, s, U, dx, dU, dW);
     if (db_ih != NULL) {
-        FR_SUFFIX(sum_rows)(T * B, G, dgx, partial, db_ih);
-        FR_SUFFIX(sum_rows)(T * B, G, dgh, partial, db_hh);
+        FR_SUFFIX(sum_rows)(T * B, G, dgx, G, partial, db_ih);
+        /* dgh's r and z blocks are dgx's: only the n block has a sum of its own */
+        memcpy(db_hh, db_ih, (size_t)(2 * H) * sizeof *db_hh);
+        FR_SUFFIX(sum_rows)(T * B, H, dgh + 2 * H, G, partial, db_hh + 2 * H);
     }
     return FASTRNN_OK;
 }

@@ -17,8 +17,8 @@
  *             function over the step's rows (compiled for AVX-512 and AVX2 too, simd.h):
  *             the biases, the vectorized sigmoid and tanh on the gate blocks, c_t, s_t.
  *   backward  a sequential sweep computes da_t = dL/d(pre-activations at t) (T,B,4H), one
- *             GEMM per step for what reaches s_{t-1}; then dU, dW, dx are each one large
- *             GEMM over all steps.
+ *             GEMM per step for what reaches s_{t-1} (W packed once per call when the
+ *             forward's is); then dU, dW, dx are each one large GEMM over all steps.
  * The bodies live in lstm_impl.h (and cells_impl.h), instantiated for float and double. */
 #include <stddef.h>
 #include <string.h>

@@ -220,7 +220,7 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     }
 
     FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, dx, dU, dW);
-    if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, partial, db);
+    if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, G, partial, db);
     return FASTRNN_OK;
 }
 
