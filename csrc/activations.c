@@ -23,14 +23,7 @@
 #include <string.h>
 
 #include "fastrnn.h"
-
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
-    defined(__linux__)
-#define FASTRNN_SIMD_CLONES \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FASTRNN_SIMD_CLONES
-#endif
+#include "simd.h"
 
 /* exp(y) for -745.2 <= y <= 709.78, the range of non-zero finite results. */
 static inline double exp_bounded_f64(double y) {

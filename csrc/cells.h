@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "fastrnn.h"
+#include "packed_gemm.h"
 
 /* Sizes must be positive; every GEMM dimension (T*B rows, G*H gate columns, D) must fit
  * the BLAS's int; and T*B*G*H times the few buffers a workspace holds must fit int64_t.
@@ -18,6 +19,19 @@ static inline int cell_dims_ok(const fastrnn_dims *d, int64_t G) {
     if (d->T > FASTRNN_MAX_GEMM_DIM / d->B) return 0;
     if (d->T * d->B > INT64_MAX / 16 / (G * d->H)) return 0;
     return 1;
+}
+
+/* The per-step products go to the packed kernels (packed_gemm.h) when the CPU has their
+ * SIMD version: W is packed once per call into the workspace, where a BLAS GEMM re-packs
+ * it at every step (1 MB per step for the LSTM at H = 256). Without it, BLAS runs. */
+static inline int cell_uses_packed(void) { return fastrnn_packed_gemm_is_simd(); }
+
+/* Elements for a packed (K,N) right-hand side of either precision (float's panels are the
+ * wider), at least K*N: the workspace length must not depend on the CPU, and the BLAS path
+ * keeps its W.T (K,N) in the same place. */
+static inline int64_t cell_pack_len(int64_t K, int64_t N) {
+    const int64_t f32 = fastrnn_pack_len_f32(K, N), f64 = fastrnn_pack_len_f64(K, N);
+    return f32 > f64 ? f32 : f64;
 }
 
 /* Rows per partial sum in the bias gradients (sum_rows in cells_impl.h). */

@@ -7,15 +7,14 @@
 
 #define GEMM FR_SUFFIX(fastrnn_gemm)
 
-/* a[r, :] += b for every row r of a (rows, n); nothing when b is NULL. */
-static void FR_SUFFIX(add_to_rows)(int64_t rows, int64_t n, const real *restrict b,
-                                   real *restrict a) {
-    if (b == NULL) return;
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t i = 0; i < n; ++i) a[r * n + i] += b[i];
+/* out = b_ih + b_hh over n elements, a NULL bias counting as zeros. */
+static void FR_SUFFIX(bias_sum)(int64_t n, const real *restrict b_ih, const real *restrict b_hh,
+                                real *restrict out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = (b_ih ? b_ih[i] : 0) + (b_hh ? b_hh[i] : 0);
 }
 
 /* a += b over n elements. */
+FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(add_into)(int64_t n, const real *restrict b, real *restrict a) {
     for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }
@@ -24,6 +23,7 @@ static void FR_SUFFIX(add_into)(int64_t n, const real *restrict b, real *restric
  * gate + r * stride (one block of the stacked gates, e.g. f of the LSTM, z of the GRU).
  * out may be in itself, or in shifted down by whole rows (out = in - k*H, k > 0): each
  * element is read before it is written, so no restrict. */
+FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(times_gate)(int64_t rows, int64_t H, int64_t stride, const real *gate,
                                   const real *in, real *out) {
     for (int64_t r = 0; r < rows; ++r)
@@ -43,33 +43,32 @@ static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restric
         }
 }
 
-/* out = a.sum(axis=0) for a (rows, n), summed in blocks of CELL_ROW_BLOCK rows into
- * partial (n), so that float32 rounding grows with rows / CELL_ROW_BLOCK + CELL_ROW_BLOCK,
- * not with rows. */
-static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t n, const real *restrict a,
+/* out = a.sum(axis=0) for a (rows, n) with leading dimension lda >= n, summed in blocks
+ * of CELL_ROW_BLOCK rows into partial (n), so that float32 rounding grows with
+ * rows / CELL_ROW_BLOCK + CELL_ROW_BLOCK, not with rows. */
+FASTRNN_SIMD_CLONES
+static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t n, const real *restrict a, int64_t lda,
                                 real *restrict partial, real *restrict out) {
     for (int64_t i = 0; i < n; ++i) out[i] = 0;
     for (int64_t r0 = 0; r0 < rows; r0 += CELL_ROW_BLOCK) {
         const int64_t r1 = r0 + CELL_ROW_BLOCK < rows ? r0 + CELL_ROW_BLOCK : rows;
         for (int64_t i = 0; i < n; ++i) partial[i] = 0;
         for (int64_t r = r0; r < r1; ++r)
-            for (int64_t i = 0; i < n; ++i) partial[i] += a[r * n + i];
+            for (int64_t i = 0; i < n; ++i) partial[i] += a[r * lda + i];
         for (int64_t i = 0; i < n; ++i) out[i] += partial[i];
     }
 }
 
-/* gx = x @ U.T + b_ih + b_hh  (T*B, GH): every gate's input term for every step in one
- * GEMM. Either bias may be NULL; U NULL means x is the projection itself (D = GH). */
+/* gx = x @ U.T  (T*B, GH): every gate's input term for every step in one GEMM (the
+ * biases are added step by step, in the cells' passes). U NULL means x is the projection
+ * itself (D = GH). */
 static void FR_SUFFIX(input_projection)(const fastrnn_dims *d, int64_t GH, const real *restrict x,
-                                        const real *restrict U, const real *restrict b_ih,
-                                        const real *restrict b_hh, real *restrict gx) {
+                                        const real *restrict U, real *restrict gx) {
     const int64_t rows = d->T * d->B;
     if (U != NULL)
         GEMM(0, 1, rows, GH, d->D, 1, x, d->D, U, d->D, 0, gx, GH);
     else /* an embedding lookup, say */
         memcpy(gx, x, (size_t)(rows * GH) * sizeof *gx);
-    FR_SUFFIX(add_to_rows)(rows, GH, b_ih, gx);
-    FR_SUFFIX(add_to_rows)(rows, GH, b_hh, gx);
 }
 
 /* The weight and input gradients, each one GEMM over all steps, from

@@ -16,12 +16,14 @@
  *   forward   one GEMM for the input term of all three gates over all T*B rows, then per
  *             step one GEMM s_{t-1} @ W.T (B,3H) for all three gates (W.T transposed once
  *             per call; the product goes to a workspace, since r multiplies the n block
- *             before it is added), and one pass per batch row: the vectorized sigmoid and
- *             tanh on the gate blocks, s_t.
+ *             before it is added; or W packed once per call, see cells.h), and one
+ *             elementwise function over the step's rows (compiled for AVX-512 and AVX2 too,
+ *             simd.h): the biases, the vectorized sigmoid and tanh on the gate blocks, s_t.
  *   backward  a sequential sweep computes the gradients of both pre-activation terms,
  *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (T,B,3H), one GEMM
- *             per step for what reaches s_{t-1}; then dU, dW, dx are each one large GEMM
- *             over all steps.
+ *             per step for what reaches s_{t-1} (W packed once per call when the forward's
+ *             is); then dU, dW, dx are each one large GEMM over all steps, and db_hh's r
+ *             and z blocks are db_ih's.
  * The bodies live in gru_impl.h (and cells_impl.h), instantiated for float and double. */
 #include <stddef.h>
 #include <string.h>
@@ -29,21 +31,24 @@
 #include "blas.h"
 #include "cells.h"
 #include "fastrnn.h"
+#include "simd.h"
 
 int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 3)) return 0;
-    /* W.T (H,3H) and s_{t-1} @ W.T of one step (B,3H) */
-    return (dims->H + dims->B) * 3 * dims->H;
+    /* W.T (H,3H), packed or not, s_{t-1} @ W.T of one step (B,3H) and the biases (4H, see
+     * gru_impl.h) */
+    return cell_pack_len(dims->H, 3 * dims->H) + (dims->B * 3 + 4) * dims->H;
 }
 
 int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!cell_dims_ok(dims, 3)) return 0;
     const int64_t states = dims->T * dims->B * dims->H;
-    /* dgx and dgh (T,B,3H) and 3H for the partial sums of the bias gradients; a window
-     * shorter than the sequence adds the lag-by-lag buffers dgx_lag, dgh_lag (T,B,3H) and
-     * gs (T,B,H) (gru_backward_truncated in gru_impl.h). */
+    /* dgx and dgh (T,B,3H) and 3H for the partial sums of the bias gradients; then for
+     * full BPTT the packed W (3H,H), for a window shorter than the sequence the lag-by-lag
+     * buffers dgx_lag, dgh_lag (T,B,3H) and gs (T,B,H) (gru_backward_truncated in
+     * gru_impl.h). */
     const int full = truncate < 0 || truncate >= dims->T - 1;
-    return 6 * states + 3 * dims->H + (full ? 0 : 7 * states);
+    return 6 * states + 3 * dims->H + (full ? cell_pack_len(3 * dims->H, dims->H) : 7 * states);
 }
 
 #define real float

@@ -2,26 +2,35 @@
  * with real and FR_SUFFIX as there. No include guard on purpose. */
 
 #define GEMM FR_SUFFIX(fastrnn_gemm)
+#define PACK FR_SUFFIX(fastrnn_pack)
+#define PACKED_GEMM FR_SUFFIX(fastrnn_packed_gemm)
 
-/* One step of the cell for one batch row:
- *   a (3H)       in: U x_t + b_ih (the input terms of r, z, n); out: gate values r, z, n
- *   gh (3H)      in: s_{t-1} @ W.T; out: plus b_hh (when not NULL)
- *   s_prev (H)   in
- *   hn (H), s (H) out:  hn = W_n s_{t-1} + b_hn,  s = (1 - z) * n + z * s_prev */
-static void FR_SUFFIX(gru_cell_row)(int64_t H, real *restrict a, real *restrict gh,
-                                    const real *restrict b_hh, const real *restrict s_prev,
-                                    real *restrict hn, real *restrict s) {
-    if (b_hh != NULL)
-        for (int64_t j = 0; j < 3 * H; ++j) gh[j] += b_hh[j];
-    for (int64_t j = 0; j < 2 * H; ++j) a[j] += gh[j];
-    FR_SUFFIX(fastrnn_sigmoid)(2 * H, a); /* r, z */
-    const real *r = a, *z = a + H, *gh_n = gh + 2 * H;
-    real *n = a + 2 * H;
-    for (int64_t j = 0; j < H; ++j) n[j] += r[j] * gh_n[j];
-    FR_SUFFIX(fastrnn_tanh)(H, n);
-    for (int64_t j = 0; j < H; ++j) {
-        hn[j] = gh_n[j];
-        s[j] = (1 - z[j]) * n[j] + z[j] * s_prev[j];
+/* One step of the cell for B rows, with the biases added here rather than in a pass of
+ * their own over all T*B rows:
+ *   a (B,3H)      in: U x_t (the input terms of r, z, n); out: gate values r, z, n
+ *   gh (B,3H)     in: s_{t-1} @ W.T
+ *   bias (4H)     in: b_ih + b_hh of r and z (2H), b_in (H), b_hn (H)
+ *   s_prev (B,H)  in
+ *   hn, s (B,H)   out:  hn = W_n s_{t-1} + b_hn,  s = (1 - z) * n + z * s_prev */
+FASTRNN_SIMD_CLONES
+static void FR_SUFFIX(gru_step_forward)(int64_t B, int64_t H, real *restrict a,
+                                        const real *restrict gh, const real *restrict bias,
+                                        const real *restrict s_prev, real *restrict hn,
+                                        real *restrict s) {
+    const real *b_in = bias + 2 * H, *b_hn = bias + 3 * H;
+    for (int64_t m = 0; m < B; ++m) {
+        real *am = a + m * 3 * H, *hn_m = hn + m * H, *sm = s + m * H;
+        const real *gh_m = gh + m * 3 * H, *sp = s_prev + m * H;
+        for (int64_t j = 0; j < 2 * H; ++j) am[j] += gh_m[j] + bias[j];
+        FR_SUFFIX(fastrnn_sigmoid)(2 * H, am); /* r, z */
+        const real *r = am, *z = am + H;
+        real *n = am + 2 * H;
+        for (int64_t j = 0; j < H; ++j) {
+            hn_m[j] = gh_m[2 * H + j] + b_hn[j];
+            n[j] += b_in[j] + r[j] * hn_m[j];
+        }
+        FR_SUFFIX(fastrnn_tanh)(H, n);
+        for (int64_t j = 0; j < H; ++j) sm[j] = (1 - z[j]) * n[j] + z[j] * sp[j];
     }
 }
 
@@ -39,21 +48,32 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H;
-    real *W_T = work, *gh = work + H * G; /* (H, 3H), (B, 3H) */
+    const int packed = cell_uses_packed();
+    real *W_T = work, *gh = work + cell_pack_len(H, G); /* W.T (H, 3H), packed or not */
+    real *bias = gh + B * G;                            /* gh (B, 3H), bias (4H) */
 
-    /* W_T = W.T, so that the product of every step takes no transposed operand, which
-     * OpenBLAS packs at about half the speed for these shapes */
-    FR_SUFFIX(transpose)(G, H, W, W_T);
-    /* gates = x @ U.T + b_ih  (T*B, 3H), then the recurrent terms step by step */
-    FR_SUFFIX(input_projection)(dims, G, x, U, b_ih, NULL, gates);
+    /* W_T = W.T packed for the per-step products, or plain, so that the BLAS product of
+     * every step takes no transposed operand, which OpenBLAS packs at about half the speed
+     * for these shapes */
+    if (packed)
+        PACK(1, H, G, W, H, W_T);
+    else
+        FR_SUFFIX(transpose)(G, H, W, W_T);
+    /* bias = [b_ih + b_hh of r and z, b_in, b_hn] */
+    FR_SUFFIX(bias_sum)(2 * H, b_ih, b_hh, bias);
+    FR_SUFFIX(bias_sum)(H, b_ih ? b_ih + 2 * H : NULL, NULL, bias + 2 * H);
+    FR_SUFFIX(bias_sum)(H, b_hh ? b_hh + 2 * H : NULL, NULL, bias + 3 * H);
+    /* gates = x @ U.T  (T*B, 3H), then the recurrent terms and the biases step by step */
+    FR_SUFFIX(input_projection)(dims, G, x, U, gates);
     for (int64_t t = 0; t < T; ++t) {
         const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
-        real *a = gates + t * B * G;
         /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
-        GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
-        for (int64_t n = 0; n < B; ++n)
-            FR_SUFFIX(gru_cell_row)(H, a + n * G, gh + n * G, b_hh, s_prev + n * H,
-                                    hn + t * step + n * H, s + t * step + n * H);
+        if (packed)
+            PACKED_GEMM(B, G, H, s_prev, H, W_T, 0, gh, G);
+        else
+            GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
+        FR_SUFFIX(gru_step_forward)(B, H, gates + t * B * G, gh, bias, s_prev, hn + t * step,
+                                    s + t * step);
     }
     return FASTRNN_OK;
 }
@@ -61,29 +81,33 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
 /* Backward through a block of rows of the cell, elementwise: rows = B for one step of the
  * full sweep, or every step a lag reaches at once (gru_backward_truncated).
  *   gates (rows,3H), hn (rows,H), s_prev (rows,H)  in   r, z, n; hn_t; s_{t-1}
- *   gs (rows,H)    in   dL/ds_t arriving (from above and from step t+1)
- *   dgx (rows,3H)  out  dL/d(U x_t + b_ih) = (da_r, da_z, da_n)
- *   dgh (rows,3H)  out  dL/d(W s_{t-1} + b_hh) = (da_r, da_z, da_n * r)
- * Differentiates s_t = (1 - z) n + z s_{t-1} and n = tanh(a_n + r * hn_t); the direct
- * path gs * z to s_{t-1} is left to the caller (times_gate). */
+ *   gs (rows,H)    in/out  in: dL/ds_t arriving (from above and from step t+1); out, when
+ *                          through_z: gs * z, its direct path to s_{t-1} (else kept)
+ *   dgx (rows,3H)  out     dL/d(U x_t + b_ih) = (da_r, da_z, da_n)
+ *   dgh (rows,3H)  out     dL/d(W s_{t-1} + b_hh) = (da_r, da_z, da_n * r)
+ * Differentiates s_t = (1 - z) n + z s_{t-1} and n = tanh(a_n + r * hn_t). */
+FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(gru_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
                                          const real *restrict hn, const real *restrict s_prev,
-                                         const real *restrict gs, real *restrict dgx,
+                                         real *restrict gs, int through_z, real *restrict dgx,
                                          real *restrict dgh) {
     const int64_t G = 3 * H;
     for (int64_t m = 0; m < rows; ++m) {
         const real *r = gates + m * G, *z = r + H, *n = r + 2 * H;
-        const real *hn_m = hn + m * H, *sp = s_prev + m * H, *ds = gs + m * H;
+        const real *hn_m = hn + m * H, *sp = s_prev + m * H;
+        real *gs_m = gs + m * H;
         real *dx_r = dgx + m * G, *dx_z = dx_r + H, *dx_n = dx_r + 2 * H;
         real *dh_r = dgh + m * G, *dh_z = dh_r + H, *dh_n = dh_r + 2 * H;
         for (int64_t j = 0; j < H; ++j) {
-            const real da_n = ds[j] * (1 - z[j]) * (1 - n[j] * n[j]);
-            const real da_z = ds[j] * (sp[j] - n[j]) * z[j] * (1 - z[j]);
+            const real ds_j = gs_m[j];
+            const real da_n = ds_j * (1 - z[j]) * (1 - n[j] * n[j]);
+            const real da_z = ds_j * (sp[j] - n[j]) * z[j] * (1 - z[j]);
             const real da_r = da_n * hn_m[j] * r[j] * (1 - r[j]);
             dx_r[j] = dh_r[j] = da_r;
             dx_z[j] = dh_z[j] = da_z;
             dx_n[j] = da_n;
             dh_n[j] = da_n * r[j];
+            if (through_z) gs_m[j] = ds_j * z[j];
         }
     }
 }
@@ -91,24 +115,26 @@ static void FR_SUFFIX(gru_rows_backward)(int64_t rows, int64_t H, const real *re
 /* gru_rows_backward over the first `steps` steps as one block: step 0's s_{t-1} is s0,
  * the others' are the rows of s one step back. */
 static void FR_SUFFIX(gru_steps_backward)(int64_t steps, int64_t B, int64_t H, const real *gates,
-                                          const real *hn, const real *s0, const real *s,
-                                          const real *gs, real *dgx, real *dgh) {
+                                          const real *hn, const real *s0, const real *s, real *gs,
+                                          real *dgx, real *dgh) {
     const int64_t step = B * H, G = 3 * H;
-    FR_SUFFIX(gru_rows_backward)(B, H, gates, hn, s0, gs, dgx, dgh);
+    FR_SUFFIX(gru_rows_backward)(B, H, gates, hn, s0, gs, 0, dgx, dgh);
     if (steps > 1)
-        FR_SUFFIX(gru_rows_backward)((steps - 1) * B, H, gates + B * G, hn + step, s, gs + step,
+        FR_SUFFIX(gru_rows_backward)((steps - 1) * B, H, gates + B * G, hn + step, s, gs + step, 0,
                                      dgx + B * G, dgh + B * G);
 }
 
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0:
  *   ds0 = ds_t + (what reached s_t from step t+1), then
  *   ds0 = ds0 * z_t + dgh_t @ W: what reaches s_{t-1}
- * so that after step 0 it holds what reaches s0. */
+ * so that after step 0 it holds what reaches s0. packed is W packed as the (3H,H)
+ * right-hand side, or NULL for the BLAS. */
 static void FR_SUFFIX(gru_backward_full)(const fastrnn_dims *dims, const real *restrict W,
-                                         const real *restrict s0, const real *restrict s,
-                                         const real *restrict gates, const real *restrict hn,
-                                         const real *restrict ds, real *restrict dgx,
-                                         real *restrict dgh, real *restrict ds0) {
+                                         const real *restrict packed, const real *restrict s0,
+                                         const real *restrict s, const real *restrict gates,
+                                         const real *restrict hn, const real *restrict ds,
+                                         real *restrict dgx, real *restrict dgh,
+                                         real *restrict ds0) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H;
     memset(ds0, 0, (size_t)step * sizeof *ds0);
@@ -117,11 +143,14 @@ static void FR_SUFFIX(gru_backward_full)(const fastrnn_dims *dims, const real *r
         const real *gates_t = gates + t * B * G;
         real *dgh_t = dgh + t * B * G;
         FR_SUFFIX(add_into)(step, ds + o, ds0);
-        FR_SUFFIX(gru_rows_backward)(B, H, gates_t, hn + o, t > 0 ? s + o - step : s0, ds0,
+        /* dgx_t, dgh_t, and ds0 = dL/ds_t * z_t */
+        FR_SUFFIX(gru_rows_backward)(B, H, gates_t, hn + o, t > 0 ? s + o - step : s0, ds0, 1,
                                      dgx + t * B * G, dgh_t);
-        FR_SUFFIX(times_gate)(B, H, G, gates_t + H, ds0, ds0);
         /* ds0 += dgh_t @ W  (B, H) */
-        GEMM(0, 0, B, H, G, 1, dgh_t, G, W, H, 1, ds0, H);
+        if (packed != NULL)
+            PACKED_GEMM(B, H, G, dgh_t, G, packed, 1, ds0, H);
+        else
+            GEMM(0, 0, B, H, G, 1, dgh_t, G, W, H, 1, ds0, H);
     }
 }
 
@@ -180,20 +209,28 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     real *dgx = work;                /* (T,B,3H) */
     real *dgh = dgx + T * B * G;     /* (T,B,3H) */
     real *partial = dgh + T * B * G; /* (3H) */
-    real *lag_work = partial + G;    /* see fastrnn_gru_backward_work_len */
+    real *rest = partial + G;        /* see fastrnn_gru_backward_work_len */
 
-    if (truncate < 0 || truncate >= T - 1)
-        FR_SUFFIX(gru_backward_full)(dims, W, s0, s, gates, hn, ds, dgx, dgh, ds0);
-    else
+    if (truncate < 0 || truncate >= T - 1) {
+        const int packed = cell_uses_packed();
+        if (packed) PACK(0, G, H, W, H, rest); /* W, the (K,N) = (3H,H) right-hand side */
+        FR_SUFFIX(gru_backward_full)(dims, W, packed ? rest : NULL, s0, s, gates, hn, ds, dgx, dgh,
+                                     ds0);
+    } else {
         FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, dgx, dgh, ds0,
-                                          lag_work);
+                                          rest);
+    }
 
     FR_SUFFIX(weight_and_input_grads)(dims, G, dgx, dgh, x, s0, s, U, dx, dU, dW);
     if (db_ih != NULL) {
-        FR_SUFFIX(sum_rows)(T * B, G, dgx, partial, db_ih);
-        FR_SUFFIX(sum_rows)(T * B, G, dgh, partial, db_hh);
+        FR_SUFFIX(sum_rows)(T * B, G, dgx, G, partial, db_ih);
+        /* dgh's r and z blocks are dgx's: only the n block has a sum of its own */
+        memcpy(db_hh, db_ih, (size_t)(2 * H) * sizeof *db_hh);
+        FR_SUFFIX(sum_rows)(T * B, H, dgh + 2 * H, G, partial, db_hh + 2 * H);
     }
     return FASTRNN_OK;
 }
 
 #undef GEMM
+#undef PACK
+#undef PACKED_GEMM

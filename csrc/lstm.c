@@ -13,11 +13,12 @@
  * Shape of the work, so that only one recurrent product runs per step:
  *   forward   one GEMM for the input term of all four gates over all T*B rows, then per
  *             step one GEMM s_{t-1} @ W.T (B,4H) for all four gates (W.T transposed once
- *             per call), and one pass per batch row: the vectorized sigmoid and tanh on
- *             the gate blocks, c_t, s_t.
+ *             per call, or packed once per call, see cells.h), and one elementwise
+ *             function over the step's rows (compiled for AVX-512 and AVX2 too, simd.h):
+ *             the biases, the vectorized sigmoid and tanh on the gate blocks, c_t, s_t.
  *   backward  a sequential sweep computes da_t = dL/d(pre-activations at t) (T,B,4H), one
- *             GEMM per step for what reaches s_{t-1}; then dU, dW, dx are each one large
- *             GEMM over all steps.
+ *             GEMM per step for what reaches s_{t-1} (W packed once per call when the
+ *             forward's is); then dU, dW, dx are each one large GEMM over all steps.
  * The bodies live in lstm_impl.h (and cells_impl.h), instantiated for float and double. */
 #include <stddef.h>
 #include <string.h>
@@ -25,20 +26,22 @@
 #include "blas.h"
 #include "cells.h"
 #include "fastrnn.h"
+#include "simd.h"
 
 int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 4)) return 0;
-    return 4 * dims->H * dims->H; /* W.T (H,4H) */
+    /* W.T (H,4H), packed or not, and b_ih + b_hh (4H) */
+    return cell_pack_len(dims->H, 4 * dims->H) + 4 * dims->H;
 }
 
 int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!cell_dims_ok(dims, 4)) return 0;
     const int64_t states = dims->T * dims->B * dims->H;
-    /* da (T,B,4H), tanh(c) (T,B,H) and 4H for the partial sums of db; a window shorter
-     * than the sequence adds the lag-by-lag buffers da_lag (T,B,4H), gs and gc (T,B,H)
-     * (lstm_backward_truncated in lstm_impl.h). */
+    /* da (T,B,4H), tanh(c) (T,B,H) and 4H for the partial sums of db; then for full BPTT
+     * the packed W (4H,H), for a window shorter than the sequence the lag-by-lag buffers
+     * da_lag (T,B,4H), gs and gc (T,B,H) (lstm_backward_truncated in lstm_impl.h). */
     const int full = truncate < 0 || truncate >= dims->T - 1;
-    return 5 * states + 4 * dims->H + (full ? 0 : 6 * states);
+    return 5 * states + 4 * dims->H + (full ? cell_pack_len(4 * dims->H, dims->H) : 6 * states);
 }
 
 #define real float

@@ -2,21 +2,31 @@
  * with real and FR_SUFFIX as there. No include guard on purpose. */
 
 #define GEMM FR_SUFFIX(fastrnn_gemm)
+#define PACK FR_SUFFIX(fastrnn_pack)
+#define PACKED_GEMM FR_SUFFIX(fastrnn_packed_gemm)
 
-/* One step of the cell for one batch row:
- *   a (4H)      in: pre-activations a_i, a_f, a_g, a_o; out: gate values i, f, g, o
- *   c_prev (H)  in
- *   c (H), s (H) out:  c = f * c_prev + i * g,  s = o * tanh(c) */
-static void FR_SUFFIX(lstm_cell_row)(int64_t H, real *restrict a, const real *restrict c_prev,
-                                     real *restrict c, real *restrict s) {
-    FR_SUFFIX(fastrnn_sigmoid)(2 * H, a);     /* i, f */
-    FR_SUFFIX(fastrnn_tanh)(H, a + 2 * H);    /* g */
-    FR_SUFFIX(fastrnn_sigmoid)(H, a + 3 * H); /* o */
-    const real *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
-    for (int64_t j = 0; j < H; ++j) c[j] = f[j] * c_prev[j] + i[j] * g[j];
-    memcpy(s, c, (size_t)H * sizeof *s);
-    FR_SUFFIX(fastrnn_tanh)(H, s);
-    for (int64_t j = 0; j < H; ++j) s[j] *= o[j];
+/* One step of the cell for B rows, with the two biases' sum added here rather than in a
+ * pass of its own over all T*B rows:
+ *   a (B,4H)      in: pre-activations less the bias; out: gate values i, f, g, o
+ *   bias (4H)     in: b_ih + b_hh
+ *   c_prev (B,H)  in
+ *   c, s (B,H)    out:  c = f * c_prev + i * g,  s = o * tanh(c) */
+FASTRNN_SIMD_CLONES
+static void FR_SUFFIX(lstm_step_forward)(int64_t B, int64_t H, const real *restrict bias,
+                                         real *restrict a, const real *restrict c_prev,
+                                         real *restrict c, real *restrict s) {
+    for (int64_t n = 0; n < B; ++n) {
+        real *an = a + n * 4 * H, *cn = c + n * H, *sn = s + n * H;
+        const real *cp = c_prev + n * H;
+        for (int64_t j = 0; j < 4 * H; ++j) an[j] += bias[j];
+        FR_SUFFIX(fastrnn_sigmoid)(2 * H, an);     /* i, f */
+        FR_SUFFIX(fastrnn_tanh)(H, an + 2 * H);    /* g */
+        FR_SUFFIX(fastrnn_sigmoid)(H, an + 3 * H); /* o */
+        const real *i = an, *f = an + H, *g = an + 2 * H, *o = an + 3 * H;
+        for (int64_t j = 0; j < H; ++j) sn[j] = cn[j] = f[j] * cp[j] + i[j] * g[j];
+        FR_SUFFIX(fastrnn_tanh)(H, sn);
+        for (int64_t j = 0; j < H; ++j) sn[j] *= o[j];
+    }
 }
 
 fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const real *restrict x,
@@ -33,23 +43,30 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
-    real *W_T = work; /* (H, 4H) */
+    const int packed = cell_uses_packed();
+    real *W_T = work, *bias = work + cell_pack_len(H, G); /* W.T (H, 4H), packed or not; 4H */
 
-    /* W_T = W.T, so that the product of every step takes no transposed operand, which
-     * OpenBLAS packs at about half the speed for these shapes */
-    FR_SUFFIX(transpose)(G, H, W, W_T);
+    /* W_T = W.T packed for the per-step products, or plain, so that the BLAS product of
+     * every step takes no transposed operand, which OpenBLAS packs at about half the speed
+     * for these shapes */
+    if (packed)
+        PACK(1, H, G, W, H, W_T);
+    else
+        FR_SUFFIX(transpose)(G, H, W, W_T);
+    FR_SUFFIX(bias_sum)(G, b_ih, b_hh, bias);
 
-    /* gates = x @ U.T + b_ih + b_hh  (T*B, 4H), then the recurrent term step by step */
-    FR_SUFFIX(input_projection)(dims, G, x, U, b_ih, b_hh, gates);
+    /* gates = x @ U.T  (T*B, 4H), then the recurrent term and the bias step by step */
+    FR_SUFFIX(input_projection)(dims, G, x, U, gates);
     for (int64_t t = 0; t < T; ++t) {
         const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
         const real *c_prev = t > 0 ? c + (t - 1) * step : c0;
         real *a = gates + t * B * G;
         /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
-        GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
-        for (int64_t n = 0; n < B; ++n)
-            FR_SUFFIX(lstm_cell_row)(H, a + n * G, c_prev + n * H, c + t * step + n * H,
-                                     s + t * step + n * H);
+        if (packed)
+            PACKED_GEMM(B, G, H, s_prev, H, W_T, 1, a, G);
+        else
+            GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
+        FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c + t * step, s + t * step);
     }
     return FASTRNN_OK;
 }
@@ -57,27 +74,30 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
 /* Backward through a block of rows of the cell, elementwise: rows = B for one step of the
  * full sweep, or every step a lag reaches at once (lstm_backward_truncated).
  *   gates (rows,4H), c_prev (rows,H), tanh_c (rows,H)  in   i, f, g, o; c_{t-1}; tanh(c_t)
- *   gs (rows,H)   in      dL/ds_t arriving (from above and from step t+1)
- *   gc (rows,H)   in/out  in: dL/dc_t arriving; out: the whole dL/dc_t, through s_t too
- *   da (rows,4H)  out     dL/d(a_i, a_f, a_g, a_o)
+ *   gs (rows,H)      in      dL/ds_t arriving (from above and from step t+1)
+ *   gc (rows,H)      in/out  in: dL/dc_t arriving; out: the whole dL/dc_t, through s_t
+ *                            too, times f when through_f (then what reaches c_{t-1})
+ *   da (rows,4H)     out     dL/d(a_i, a_f, a_g, a_o)
  * Differentiates c_t = f * c_{t-1} + i * g and s_t = o * tanh(c_t), with sigmoid' =
  * y (1 - y) and tanh' = 1 - y^2 written through the outputs y. */
+FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(lstm_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
                                           const real *restrict c_prev, const real *restrict tanh_c,
-                                          const real *restrict gs, real *restrict gc,
+                                          const real *restrict gs, real *restrict gc, int through_f,
                                           real *restrict da) {
     for (int64_t n = 0; n < rows; ++n) {
         const real *i = gates + n * 4 * H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
-        const real *cp = c_prev + n * H, *tc = tanh_c + n * H, *ds = gs + n * H;
-        real *dc = gc + n * H;
+        const real *cp = c_prev + n * H, *tc = tanh_c + n * H, *gs_n = gs + n * H;
+        real *gc_n = gc + n * H;
         real *da_i = da + n * 4 * H, *da_f = da_i + H, *da_g = da_i + 2 * H, *da_o = da_i + 3 * H;
         for (int64_t j = 0; j < H; ++j) {
-            const real dc_j = dc[j] + ds[j] * o[j] * (1 - tc[j] * tc[j]);
-            dc[j] = dc_j;
+            const real ds_j = gs_n[j];
+            const real dc_j = gc_n[j] + ds_j * o[j] * (1 - tc[j] * tc[j]);
             da_i[j] = dc_j * g[j] * i[j] * (1 - i[j]);
             da_f[j] = dc_j * cp[j] * f[j] * (1 - f[j]);
             da_g[j] = dc_j * i[j] * (1 - g[j] * g[j]);
-            da_o[j] = ds[j] * tc[j] * o[j] * (1 - o[j]);
+            da_o[j] = ds_j * tc[j] * o[j] * (1 - o[j]);
+            gc_n[j] = through_f ? dc_j * f[j] : dc_j;
         }
     }
 }
@@ -88,37 +108,39 @@ static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, 
                                            const real *c0, const real *c, const real *tanh_c,
                                            const real *gs, real *gc, real *da) {
     const int64_t step = B * H, G = 4 * H;
-    FR_SUFFIX(lstm_rows_backward)(B, H, gates, c0, tanh_c, gs, gc, da);
+    FR_SUFFIX(lstm_rows_backward)(B, H, gates, c0, tanh_c, gs, gc, 0, da);
     if (steps > 1)
         FR_SUFFIX(lstm_rows_backward)((steps - 1) * B, H, gates + B * G, c, tanh_c + step,
-                                      gs + step, gc + step, da + B * G);
+                                      gs + step, gc + step, 0, da + B * G);
 }
 
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0 and dc0:
  *   ds0 = ds_t + da_{t+1} @ W,  dc0 = dc_t + (whole dL/dc_{t+1}) * f_{t+1}
- * so that after step 0 they hold what reaches s0 and c0. dc may be NULL (zeros). */
+ * so that after step 0 they hold what reaches s0 and c0. dc may be NULL (zeros). packed
+ * is W packed as the (4H,H) right-hand side, or NULL for the BLAS. */
 static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *restrict W,
-                                          const real *restrict c0, const real *restrict c,
-                                          const real *restrict gates, const real *restrict tanh_c,
-                                          const real *restrict ds, const real *restrict dc,
-                                          real *restrict da, real *restrict ds0,
-                                          real *restrict dc0) {
+                                          const real *restrict packed, const real *restrict c0,
+                                          const real *restrict c, const real *restrict gates,
+                                          const real *restrict tanh_c, const real *restrict ds,
+                                          const real *restrict dc, real *restrict da,
+                                          real *restrict ds0, real *restrict dc0) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
     memset(ds0, 0, (size_t)step * sizeof *ds0);
     memset(dc0, 0, (size_t)step * sizeof *dc0);
     for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t o = t * step;
-        const real *gates_t = gates + t * B * G;
         real *da_t = da + t * B * G;
         FR_SUFFIX(add_into)(step, ds + o, ds0);
         if (dc != NULL) FR_SUFFIX(add_into)(step, dc + o, dc0);
-        FR_SUFFIX(lstm_rows_backward)(B, H, gates_t, t > 0 ? c + o - step : c0, tanh_c + o, ds0,
-                                      dc0, da_t);
-        /* dc0 = dL/dc_t * f_t: what reaches c_{t-1} */
-        FR_SUFFIX(times_gate)(B, H, G, gates_t + H, dc0, dc0);
+        /* da_t, and dc0 = dL/dc_t * f_t: what reaches c_{t-1} */
+        FR_SUFFIX(lstm_rows_backward)(B, H, gates + t * B * G, t > 0 ? c + o - step : c0,
+                                      tanh_c + o, ds0, dc0, 1, da_t);
         /* ds0 = da_t @ W  (B, H): what reaches s_{t-1} */
-        GEMM(0, 0, B, H, G, 1, da_t, G, W, H, 0, ds0, H);
+        if (packed != NULL)
+            PACKED_GEMM(B, H, G, da_t, G, packed, 0, ds0, H);
+        else
+            GEMM(0, 0, B, H, G, 1, da_t, G, W, H, 0, ds0, H);
     }
 }
 
@@ -183,19 +205,25 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     real *da = work;                 /* (T,B,4H) */
     real *tanh_c = da + T * B * G;   /* (T,B,H) */
     real *partial = tanh_c + states; /* (4H) */
-    real *lag_work = partial + G;    /* see fastrnn_lstm_backward_work_len */
+    real *rest = partial + G;        /* see fastrnn_lstm_backward_work_len */
 
     memcpy(tanh_c, c, (size_t)states * sizeof *tanh_c);
     FR_SUFFIX(fastrnn_tanh)(states, tanh_c);
-    if (truncate < 0 || truncate >= T - 1)
-        FR_SUFFIX(lstm_backward_full)(dims, W, c0, c, gates, tanh_c, ds, dc, da, ds0, dc0);
-    else
+    if (truncate < 0 || truncate >= T - 1) {
+        const int packed = cell_uses_packed();
+        if (packed) PACK(0, G, H, W, H, rest); /* W, the (K,N) = (4H,H) right-hand side */
+        FR_SUFFIX(lstm_backward_full)(dims, W, packed ? rest : NULL, c0, c, gates, tanh_c, ds, dc,
+                                      da, ds0, dc0);
+    } else {
         FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, tanh_c, ds, dc, da, ds0,
-                                           dc0, lag_work);
+                                           dc0, rest);
+    }
 
     FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, dx, dU, dW);
-    if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, partial, db);
+    if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, G, partial, db);
     return FASTRNN_OK;
 }
 
 #undef GEMM
+#undef PACK
+#undef PACKED_GEMM

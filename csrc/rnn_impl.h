@@ -4,6 +4,8 @@
  * No include guard on purpose. */
 
 #define GEMM FR_SUFFIX(fastrnn_gemm)
+#define PACK FR_SUFFIX(fastrnn_pack)
+#define PACKED_GEMM FR_SUFFIX(fastrnn_packed_gemm)
 
 /* s = f(a) in place over n elements. relu keeps NaN (NaN < 0 is false), as np.maximum. */
 static void FR_SUFFIX(activate)(fastrnn_nonlinearity f, int64_t n, real *restrict a) {
@@ -79,9 +81,8 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
     if (f != FASTRNN_TANH && f != FASTRNN_RELU) return FASTRNN_ERR_ARG;
     if (x == NULL || s0 == NULL || W == NULL || s == NULL) return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != dims->H) return FASTRNN_ERR_DIMS;
-    const int transposed = forward_transposes_W(dims);
-    if (transposed && work == NULL) return FASTRNN_ERR_ARG;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    if (work == NULL) return FASTRNN_ERR_ARG;
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
     const int64_t step = B * H;
 
@@ -96,12 +97,16 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
         for (int64_t r = 0; r < T * B; ++r)
             for (int64_t i = 0; i < H; ++i) s[r * H + i] += b[i];
 
+    const int packed = uses_packed(), transposed = !packed && forward_transposes_W(dims);
+    if (packed) PACK(1, H, H, W, H, work); /* W.T, the (K,N) = (H,H) right-hand side */
     if (transposed) FR_SUFFIX(transpose)(H, W, work);
     for (int64_t t = 0; t < T; ++t) {
         const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
         real *s_t = s + t * step;
         /* s_t += s_{t-1} @ W.T  (B, H) */
-        if (transposed)
+        if (packed)
+            PACKED_GEMM(B, H, H, s_prev, H, work, 1, s_t, H);
+        else if (transposed)
             GEMM(0, 0, B, H, H, 1, s_prev, H, work, H, 1, s_t, H);
         else
             GEMM(0, 1, B, H, H, 1, s_prev, H, W, H, 1, s_t, H);
@@ -111,18 +116,22 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
 }
 
 /* Full BPTT sweep: da_t = (ds_t + da_{t+1} @ W) * f'(s_t), from t = T-1 down to 0.
- * carry (B,H) holds da_{t+1} @ W between steps. */
+ * carry (B,H) holds da_{t+1} @ W between steps. packed is W packed as the (H,H) right-hand
+ * side, or NULL for the BLAS. */
 static void FR_SUFFIX(backward_full)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
-                                     const real *restrict W, const real *restrict s,
-                                     const real *restrict ds, real *restrict carry,
-                                     real *restrict da) {
+                                     const real *restrict W, const real *restrict packed,
+                                     const real *restrict s, const real *restrict ds,
+                                     real *restrict carry, real *restrict da) {
     const int64_t T = dims->T, B = dims->B, H = dims->H;
     const int64_t step = B * H;
     for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t o = t * step;
         FR_SUFFIX(through_activation)(f, step, s + o, ds + o, t < T - 1 ? carry : NULL, da + o);
         /* carry = da_t @ W  (B, H): what reaches s_{t-1} */
-        if (t > 0) GEMM(0, 0, B, H, H, 1, da + o, H, W, H, 0, carry, H);
+        if (t > 0 && packed != NULL)
+            PACKED_GEMM(B, H, H, da + o, H, packed, 0, carry, H);
+        else if (t > 0)
+            GEMM(0, 0, B, H, H, 1, da + o, H, W, H, 0, carry, H);
     }
 }
 
@@ -168,12 +177,20 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
     const int64_t step = B * H;
-    real *da = work; /* (T,B,H) */
+    /* work: da (T,B,H), partial sums of db (H), then the packed W or the truncated
+     * propagation's buffers */
+    real *da = work, *partial = work + T * step, *rest = partial + H;
+    const int full = truncate < 0 || truncate >= T - 1;
+    const real *packed = NULL;
+    if (full && uses_packed()) {
+        PACK(0, H, H, W, H, rest); /* W itself, the (K,N) = (H,H) right-hand side */
+        packed = rest;
+    }
 
-    if (truncate < 0 || truncate >= T - 1)
-        FR_SUFFIX(backward_full)(dims, f, W, s, ds, ds0, da);
+    if (full)
+        FR_SUFFIX(backward_full)(dims, f, W, packed, s, ds, ds0, da);
     else
-        FR_SUFFIX(backward_truncated)(dims, f, truncate, W, s, ds, da, work + T * step);
+        FR_SUFFIX(backward_truncated)(dims, f, truncate, W, s, ds, da, rest);
 
     /* The weight and input gradients gather every step at once. */
     if (U != NULL) {
@@ -188,9 +205,14 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
     GEMM(1, 0, H, H, B, 1, da, H, s0, H, 0, dW, H);
     if (T > 1) GEMM(1, 0, H, H, (T - 1) * B, 1, da + step, H, s, H, 1, dW, H);
     /* ds0 = da_0 @ W  (B, H) */
-    GEMM(0, 0, B, H, H, 1, da, H, W, H, 0, ds0, H);
-    if (db != NULL) FR_SUFFIX(sum_rows)(T * B, H, da, work + T * step, db);
+    if (packed != NULL)
+        PACKED_GEMM(B, H, H, da, H, packed, 0, ds0, H);
+    else
+        GEMM(0, 0, B, H, H, 1, da, H, W, H, 0, ds0, H);
+    if (db != NULL) FR_SUFFIX(sum_rows)(T * B, H, da, partial, db);
     return FASTRNN_OK;
 }
 
 #undef GEMM
+#undef PACK
+#undef PACKED_GEMM

@@ -238,6 +238,28 @@ def test_concurrent_calls_equal_sequential_calls(cell, dtype, rng):
         assert_same_results(got, want, cell)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_calls_of_changing_sizes_in_one_thread(cell, dtype, rng):
+    """The binding reuses a thread's workspace (dirty, and larger than a smaller call
+    needs): calls that grow, shrink and switch between full and windowed BPTT still agree
+    with the reference, and the same call twice gives the same bits."""
+    runs = []
+    for T, B, D, H, truncate in [(9, 4, 6, 7, None), (2, 1, 3, 2, 0), (9, 4, 6, 7, 2),
+                                 (5, 3, 4, 11, None), (2, 1, 3, 2, 0)]:  # fmt: skip
+        p = cell_problem(rng, cell, T, B, D, H)
+        want_states, want_grads = cell_forward_backward(reference, cell, p, truncate)
+        got = cell_forward_backward(fastrnn, cell, cast(p, dtype), truncate)
+        for name in want_states:
+            assert_close(got[0][name], want_states[name], dtype, name)
+        for name in CELL_GRAD_NAMES[cell]:
+            want = getattr(want_grads, name)
+            if want is not None:
+                assert_close(getattr(got[1], name), want, dtype, name)
+        runs.append((p, truncate, got))
+    p, truncate, first = runs[1]
+    assert_same_results(cell_forward_backward(fastrnn, cell, cast(p, dtype), truncate), first, cell)
+
+
 def test_cell_inputs_are_the_forward_arguments_in_order():
     """The helpers call the kernels positionally: keep them in step with the signatures."""
     import inspect

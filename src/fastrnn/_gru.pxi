@@ -23,7 +23,7 @@ def gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
     s = np.empty((d.T, d.B, d.H), dtype=dtype)
     gates = np.empty((d.T, d.B, 3 * d.H), dtype=dtype)
     hn = np.empty((d.T, d.B, d.H), dtype=dtype)
-    work = np.empty((work_len,), dtype=dtype)
+    work = scratch(dtype, work_len)
     cdef floating[:, :, ::1] s_v = s
     cdef floating[:, :, ::1] gates_v = gates
     cdef floating[:, :, ::1] hn_v = hn
@@ -73,7 +73,7 @@ def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
     dW = np.empty((3 * d.H, d.H), dtype=dtype)
     db_ih = np.empty((3 * d.H,), dtype=dtype) if with_bias else None
     db_hh = np.empty((3 * d.H,), dtype=dtype) if with_bias else None
-    work = np.empty((work_len,), dtype=dtype)
+    work = scratch(dtype, work_len)
     cdef floating[:, :, ::1] dx_v = dx
     cdef floating[:, ::1] ds0_v = ds0
     cdef floating[:, ::1] dU_v

@@ -23,7 +23,7 @@ def lstm_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     s = np.empty((d.T, d.B, d.H), dtype=dtype)
     c = np.empty((d.T, d.B, d.H), dtype=dtype)
     gates = np.empty((d.T, d.B, 4 * d.H), dtype=dtype)
-    work = np.empty((work_len,), dtype=dtype)
+    work = scratch(dtype, work_len)
     cdef floating[:, :, ::1] s_v = s
     cdef floating[:, :, ::1] c_v = c
     cdef floating[:, :, ::1] gates_v = gates
@@ -81,7 +81,7 @@ def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     dU = np.empty((4 * d.H, d.D), dtype=dtype) if U is not None else None
     dW = np.empty((4 * d.H, d.H), dtype=dtype)
     db = np.empty((4 * d.H,), dtype=dtype) if with_bias else None
-    work = np.empty((work_len,), dtype=dtype)
+    work = scratch(dtype, work_len)
     cdef floating[:, :, ::1] dx_v = dx
     cdef floating[:, ::1] ds0_v = ds0
     cdef floating[:, ::1] dc0_v = dc0

@@ -1,0 +1,147 @@
+/* C-level test of the packed products (csrc/packed_gemm.c), built with sanitizers and run
+ * under valgrind by tests/test_c_kernels.py. The dispatched product (AVX-512 where the CPU
+ * has it; valgrind hides it, so there the plain loops run) and the plain loops are both
+ * compared with a triple loop in double, for float and double, both orientations of W,
+ * accumulate 0 and 1, row counts around the kernel's blocks (1..3 rows in one tile, then
+ * blocks of 6), column counts around the panel width (tails inside a vector, a panel, a
+ * group of panels) and leading dimensions past the sizes, whose padding must stay
+ * untouched. Buffers are malloc'ed to their exact sizes, so that an access past them is
+ * caught. Exits non-zero on a failure. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "packed_gemm.h"
+
+/* A reproducible value in [-1, 1). */
+static double value(uint64_t *state) {
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*state >> 11) / (double)(1ull << 52) - 1.0;
+}
+
+typedef struct {
+    int64_t M, N, K, lda, ldc, ldw, wrows;
+    int trans, accumulate;
+    double *A, *W, *C0; /* the operands, rounded to float when checking float */
+} problem;
+
+/* Counts elements of got (M, ldc) off [C0 +] A @ op(W) by more than tol relative to the
+ * size of the terms, and padding columns that changed. */
+static int wrong(const problem *p, const double *got, double tol) {
+    int bad = 0;
+    for (int64_t m = 0; m < p->M; ++m)
+        for (int64_t n = 0; n < p->ldc; ++n) {
+            const double c0 = p->C0[m * p->ldc + n], g = got[m * p->ldc + n];
+            if (n >= p->N) { /* padding: untouched */
+                bad += !(g == c0 || (isnan(g) && isnan(c0)));
+                continue;
+            }
+            double want = p->accumulate ? c0 : 0, scale = p->accumulate ? fabs(c0) : 0;
+            for (int64_t k = 0; k < p->K; ++k) {
+                const double w = p->trans ? p->W[n * p->ldw + k] : p->W[k * p->ldw + n];
+                want += p->A[m * p->lda + k] * w;
+                scale += fabs(p->A[m * p->lda + k] * w);
+            }
+            bad += !(fabs(g - want) <= tol * (scale + 1e-30));
+        }
+    return bad;
+}
+
+#define DEFINE_RUN(real, SUF)                                                                    \
+    /* Runs the dispatched (plain = 0) or plain (plain = 1) product on p in real; got (M,ldc) \
+     * receives the result widened to double. */  \
+    static void run_##SUF(const problem *p, int plain, double *got) {                            \
+        const int64_t len = fastrnn_pack_len_##SUF(p->K, p->N);                                  \
+        real *A = malloc(sizeof(real) * (size_t)(p->M * p->lda));                                \
+        real *W = malloc(sizeof(real) * (size_t)(p->wrows * p->ldw));                            \
+        real *C = malloc(sizeof(real) * (size_t)(p->M * p->ldc));                                \
+        real *buffer = malloc(sizeof(real) * (size_t)(len + 1));                                 \
+        real *P = buffer + 1; /* off the 64-byte boundary: the kernel aligns within */           \
+        for (int64_t i = 0; i < p->M * p->lda; ++i) A[i] = (real)p->A[i];                        \
+        for (int64_t i = 0; i < p->wrows * p->ldw; ++i) W[i] = (real)p->W[i];                    \
+        for (int64_t i = 0; i < p->M * p->ldc; ++i) C[i] = (real)p->C0[i];                       \
+        fastrnn_pack_##SUF(p->trans, p->K, p->N, W, p->ldw, P);                                  \
+        if (plain)                                                                               \
+            fastrnn_packed_gemm_plain_##SUF(p->M, p->N, p->K, A, p->lda, P, p->accumulate, C,    \
+                                            p->ldc);                                             \
+        else                                                                                     \
+            fastrnn_packed_gemm_##SUF(p->M, p->N, p->K, A, p->lda, P, p->accumulate, C, p->ldc); \
+        for (int64_t i = 0; i < p->M * p->ldc; ++i) got[i] = C[i];                               \
+        free(A);                                                                                 \
+        free(W);                                                                                 \
+        free(C);                                                                                 \
+        free(buffer);                                                                            \
+    }
+DEFINE_RUN(float, f32)
+DEFINE_RUN(double, f64)
+
+static void check(int64_t M, int64_t N, int64_t K, int trans, int accumulate, int64_t pad) {
+    static uint64_t seed = 1;
+    problem p = {M,     N,          K,    K + pad, N + pad, (trans ? K : N) + pad, trans ? N : K,
+                 trans, accumulate, NULL, NULL,    NULL};
+    p.A = malloc(sizeof(double) * (size_t)(M * p.lda));
+    p.W = malloc(sizeof(double) * (size_t)(p.wrows * p.ldw));
+    p.C0 = malloc(sizeof(double) * (size_t)(M * p.ldc));
+    double *got = malloc(sizeof(double) * (size_t)(M * p.ldc));
+    for (int precision = 0; precision < 2; ++precision) {
+        uint64_t st = seed;
+        for (int64_t i = 0; i < M * p.lda; ++i) p.A[i] = value(&st);
+        for (int64_t i = 0; i < p.wrows * p.ldw; ++i) p.W[i] = value(&st);
+        /* accumulate = 0 must ignore C, NaN included */
+        for (int64_t i = 0; i < M * p.ldc; ++i) p.C0[i] = accumulate ? value(&st) : NAN;
+        if (precision == 0) { /* float: the operands as float sees them */
+            for (int64_t i = 0; i < M * p.lda; ++i) p.A[i] = (float)p.A[i];
+            for (int64_t i = 0; i < p.wrows * p.ldw; ++i) p.W[i] = (float)p.W[i];
+            for (int64_t i = 0; i < M * p.ldc; ++i) p.C0[i] = (float)p.C0[i];
+        }
+        for (int plain = 0; plain < 2; ++plain) {
+            int bad;
+            if (precision == 0) {
+                run_f32(&p, plain, got);
+                bad = wrong(&p, got, 1e-6);
+            } else {
+                run_f64(&p, plain, got);
+                bad = wrong(&p, got, 1e-14);
+            }
+            if (bad)
+                fprintf(stderr,
+                        "%s%s M=%lld N=%lld K=%lld trans=%d accumulate=%d pad=%lld: %d wrong\n",
+                        precision ? "f64" : "f32", plain ? " plain" : "", (long long)M,
+                        (long long)N, (long long)K, trans, accumulate, (long long)pad, bad);
+            CHECK(bad == 0);
+        }
+    }
+    ++seed;
+    free(p.A);
+    free(p.W);
+    free(p.C0);
+    free(got);
+}
+
+int main(void) {
+    printf("SIMD kernel: %s\n", fastrnn_packed_gemm_is_simd() ? "yes" : "no");
+    CHECK(fastrnn_pack_len_f32(3, 1) == 3 * 16 + 16);
+    CHECK(fastrnn_pack_len_f32(5, 33) == 5 * 48 + 16);
+    CHECK(fastrnn_pack_len_f64(5, 9) == 5 * 16 + 8);
+    const int64_t rows[] = {1, 2, 3, 4, 5, 6, 7, 12, 13, 16};
+    const int64_t cols[] = {1, 7, 8, 16, 17, 31, 32, 33, 64, 100, 129};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; ++r)
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; ++c)
+            for (int trans = 0; trans < 2; ++trans)
+                for (int accumulate = 0; accumulate < 2; ++accumulate) {
+                    const int64_t K = 1 + (int64_t)((r * 7 + c * 3) % 20);
+                    check(rows[r], cols[c], K, trans, accumulate, (int64_t)((r + c) % 3));
+                }
+    /* the shapes of the recurrences: W (H,H), gates (4H,H) and their transposes */
+    check(16, 128, 128, 1, 1, 0);
+    check(1, 100, 100, 1, 1, 0);
+    check(1, 100, 100, 0, 0, 0);
+    check(5, 4 * 24, 24, 1, 1, 0);
+    check(5, 24, 4 * 24, 0, 0, 0);
+    /* k in several chunks of the kernel's KC = 128 */
+    check(7, 40, 300, 1, 1, 1);
+    check(2, 33, 257, 0, 0, 0);
+    return finish();
+}
