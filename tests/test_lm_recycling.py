@@ -67,6 +67,16 @@ def test_bad_out_arrays_are_refused():
         fastrnn.softmax_loss(s, V, None, targets, dV_out=np.empty(V.shape[::-1]))
     with pytest.raises(ValueError, match="overlap"):
         fastrnn.softmax_loss(s, V, None, targets, dV_out=V)
+    K, H = V.shape
+    mask = np.zeros(K * H * 8, dtype=np.uint8)[: targets.size].reshape(targets.shape)
+    with pytest.raises(ValueError, match="overlap"):  # a mask inside dV_out's memory
+        fastrnn.softmax_loss(
+            s, V, None, targets, mask, dV_out=mask.base.view(np.float64).reshape(K, H)
+        )
+    wide = np.zeros((H, D))
+    ids_inside = wide.reshape(-1)[: ids.size].view(np.int64).reshape(ids.shape)
+    with pytest.raises(ValueError, match="overlap"):  # ids inside out's memory
+        fastrnn.embedding_backward(dx, ids_inside, D, out=wide)
 
 
 @pytest.fixture
