@@ -40,12 +40,14 @@ static int ids_in_range(int64_t n, const int64_t *ids, int64_t size) {
     return ok;
 }
 
-/* The thin path of softmax_loss (lm_impl.h): when the T*B rows fit in THIN_VECS vectors of
- * 64 bytes (24 rows of double, 48 of float), the three products run in loops of GCC/Clang
- * vector extensions with the rows across the lanes, reading V where it lies. The BLAS
- * path packs all of V (and zero-fills dV) in every call, which at so few rows costs about
- * as much as the multiply-adds. Each function is compiled for AVX-512, AVX2 and baseline
- * x86-64, chosen at load time, like activations.c. */
+/* The thin path of softmax_loss (lm_impl.h), double only: when the T*B rows fit in
+ * THIN_VECS vectors of 8 doubles, the three products run in loops of GCC/Clang vector
+ * extensions with the rows across the lanes, reading V where it lies. The BLAS path packs
+ * all of V (and zero-fills dV) in every call, which at so few rows costs about as much as
+ * the multiply-adds. (In float, 16 lanes waste more on padding: measured no faster, and
+ * ds summed over K in one chain loses more than sgemm's blocked sums.) Each function is
+ * compiled for AVX-512, AVX2 and baseline x86-64, chosen at load time, like
+ * activations.c. */
 #if defined(__GNUC__) && !defined(FASTRNN_NO_THIN)
 #define THIN 1
 #else
@@ -63,13 +65,12 @@ static int ids_in_range(int64_t n, const int64_t *ids, int64_t size) {
 /* n rounded up to a multiple of m */
 static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-/* Elements the thin path needs beyond the BLAS path's, for either type (the sizes of
- * float's 16 lanes, which cover double's 8), or 0 when rows is too many for it:
+/* Elements the thin path needs beyond the BLAS path's, or 0 when rows is too many for it:
  * sT and dsT (H, L), s with zero columns up to a whole vector (rows, Hp), a block
  * (THIN_BLOCK, L) and a zero-padded last block of V (THIN_BLOCK, H). */
 static int64_t thin_work_len(int64_t rows, int64_t H) {
-    if (!THIN || rows > THIN_VECS * 16) return 0;
-    const int64_t L = round_up(rows, 16), Hp = round_up(H, 16);
+    if (!THIN || rows > THIN_VECS * 8) return 0;
+    const int64_t L = round_up(rows, 8), Hp = round_up(H, 8);
     return 2 * H * L + rows * Hp + THIN_BLOCK * L + THIN_BLOCK * H;
 }
 
@@ -83,12 +84,16 @@ int64_t fastrnn_softmax_loss_work_len(const fastrnn_softmax_dims *dims) {
 
 #define real float
 #define FR_SUFFIX(name) name##_f32
+#define FR_THIN 0
 #include "lm_impl.h"
 #undef real
 #undef FR_SUFFIX
+#undef FR_THIN
 
 #define real double
 #define FR_SUFFIX(name) name##_f64
+#define FR_THIN THIN
 #include "lm_impl.h"
 #undef real
 #undef FR_SUFFIX
+#undef FR_THIN

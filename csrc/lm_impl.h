@@ -1,6 +1,7 @@
 /* Body of the language-model kernels, included by lm.c once per scalar type with
  *   real          the scalar type (float or double)
  *   FR_SUFFIX(n)  n with the type's suffix appended (n_f32 or n_f64)
+ *   FR_THIN       1 to compile softmax_loss's thin path (see lm.c) for this type
  * No include guard on purpose. */
 
 #define GEMM FR_SUFFIX(fastrnn_gemm)
@@ -108,8 +109,8 @@ fastrnn_status FR_SUFFIX(fastrnn_softmax_forward)(const fastrnn_softmax_dims *di
     return FASTRNN_OK;
 }
 
-#if THIN
-/* ---- the thin path (see lm.c): rows <= THIN_VECS vectors of LANES ------------------
+#if FR_THIN
+/* ---- the thin path (see lm.c): rows <= THIN_VECS vectors of LANES -----------------
  * Lanes run over the rows r of s and dz, L = LANES * nv of them (nv <= THIN_VECS), the
  * ones past rows zero. Blocks of THIN_BLOCK rows k of V are read where they lie; the last
  * block, when short, from a zero-padded copy. Plain-loop twin: the BLAS path below. */
@@ -246,16 +247,20 @@ static void FR_SUFFIX(thin_backward)(int64_t rows, int64_t H, int64_t K, const r
         for (int64_t i = 0; i < H; ++i) ds[r * H + i] = dsT[i * L + r];
 }
 
-/* 1 when softmax_loss takes the thin path for rows of this type */
-static int FR_SUFFIX(thin_fits)(int64_t rows) { return rows <= THIN_VECS * LANES; }
+/* 1 when softmax_loss takes the thin path: rows fill from half a vector to THIN_VECS of
+ * them, and V has 100000 elements or more. Measured against the BLAS path: fewer rows
+ * (one row is a GEMV) or a smaller V (packed within the caches) run faster there. */
+static int FR_SUFFIX(thin_fits)(int64_t rows, int64_t H, int64_t K) {
+    return 2 * rows >= LANES && rows <= THIN_VECS * LANES && H * K >= 100000;
+}
 #undef LANES
 #undef VEC
 #else
-static int FR_SUFFIX(thin_fits)(int64_t rows) {
-    (void)rows;
+static int FR_SUFFIX(thin_fits)(int64_t rows, int64_t H, int64_t K) {
+    (void)rows, (void)H, (void)K;
     return 0;
 }
-#endif /* THIN */
+#endif /* FR_THIN */
 
 fastrnn_status FR_SUFFIX(fastrnn_softmax_loss)(const fastrnn_softmax_dims *dims,
                                                fastrnn_reduction reduction, const real *restrict s,
@@ -275,8 +280,8 @@ fastrnn_status FR_SUFFIX(fastrnn_softmax_loss)(const fastrnn_softmax_dims *dims,
     real *dz = work;                /* (rows, K): logits, then exp, then dL/dz */
     real *aside = work + rows * K;  /* (rows): shifted target logits, then ones */
     real *thin_work = aside + rows; /* thin_work_len(rows, H) */
-    const int thin = FR_SUFFIX(thin_fits)(rows);
-    (void)thin_work, (void)thin; /* unused without THIN */
+    const int thin = FR_SUFFIX(thin_fits)(rows, H, K);
+    (void)thin_work, (void)thin; /* unused without FR_THIN */
 
     int64_t count = 0; /* unmasked targets */
     for (int64_t r = 0; r < rows; ++r) count += mask == NULL || mask[r] != 0;
@@ -285,7 +290,7 @@ fastrnn_status FR_SUFFIX(fastrnn_softmax_loss)(const fastrnn_softmax_dims *dims,
                          : count > 0                     ? 1.0 / (double)count
                                                          : 0.0;
 
-#if THIN
+#if FR_THIN
     if (thin)
         FR_SUFFIX(thin_logits)(rows, H, K, s, V, c, dz, thin_work);
     else
@@ -312,7 +317,7 @@ fastrnn_status FR_SUFFIX(fastrnn_softmax_loss)(const fastrnn_softmax_dims *dims,
     }
     *loss = scale * total;
 
-#if THIN
+#if FR_THIN
     if (thin) {
         FR_SUFFIX(thin_backward)(rows, H, K, dz, s, V, dV, ds, thin_work);
     } else
