@@ -11,6 +11,7 @@
  * The bodies live in lm_impl.h, instantiated here for float and double. */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "blas.h"
 #include "fastrnn.h"
@@ -39,22 +40,60 @@ static int ids_in_range(int64_t n, const int64_t *ids, int64_t size) {
     return ok;
 }
 
+/* The thin path of softmax_loss (lm_impl.h), double only: when the T*B rows fit in
+ * THIN_VECS vectors of 8 doubles, the three products run in loops of GCC/Clang vector
+ * extensions with the rows across the lanes, reading V where it lies. The BLAS path packs
+ * all of V (and zero-fills dV) in every call, which at so few rows costs about as much as
+ * the multiply-adds. (In float, 16 lanes waste more on padding: measured no faster, and
+ * ds summed over K in one chain loses more than sgemm's blocked sums.) Each function is
+ * compiled for AVX-512, AVX2 and baseline x86-64, chosen at load time, like
+ * activations.c. */
+#if defined(__GNUC__) && !defined(FASTRNN_NO_THIN)
+#define THIN 1
+#else
+#define THIN 0
+#endif
+#define THIN_VECS 3
+#define THIN_BLOCK 8 /* rows of V per block */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
+    defined(__linux__)
+#define THIN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define THIN_CLONES
+#endif
+
+/* n rounded up to a multiple of m */
+static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+/* Elements the thin path needs beyond the BLAS path's, or 0 when rows is too many for it:
+ * sT and dsT (H, L), s with zero columns up to a whole vector (rows, Hp), a block
+ * (THIN_BLOCK, L) and a zero-padded last block of V (THIN_BLOCK, H). */
+static int64_t thin_work_len(int64_t rows, int64_t H) {
+    if (!THIN || rows > THIN_VECS * 8) return 0;
+    const int64_t L = round_up(rows, 8), Hp = round_up(H, 8);
+    return 2 * H * L + rows * Hp + THIN_BLOCK * L + THIN_BLOCK * H;
+}
+
 int64_t fastrnn_softmax_loss_work_len(const fastrnn_softmax_dims *dims) {
     if (!softmax_dims_ok(dims)) return 0;
     const int64_t rows = dims->T * dims->B;
     /* dz (T*B, K) for the logits and their gradient, then T*B: the shifted target
-     * logits, later a vector of ones for dc */
-    return rows * dims->K + rows;
+     * logits, later a vector of ones for dc; then the thin path's */
+    return rows * dims->K + rows + thin_work_len(rows, dims->H);
 }
 
 #define real float
 #define FR_SUFFIX(name) name##_f32
+#define FR_THIN 0
 #include "lm_impl.h"
 #undef real
 #undef FR_SUFFIX
+#undef FR_THIN
 
 #define real double
 #define FR_SUFFIX(name) name##_f64
+#define FR_THIN THIN
 #include "lm_impl.h"
 #undef real
 #undef FR_SUFFIX
+#undef FR_THIN

@@ -63,13 +63,16 @@ def embedding_forward(ids, U):
     return _kernels.embedding_forward(ids, U)
 
 
-def embedding_backward(dx, ids, D):
+def embedding_backward(dx, ids, D, *, out=None):
     """Scatter-add of dx (T,B,H) into the columns of ids (T,B): dU (H,D) (C kernel).
 
-    Same contract as ``fastrnn.reference.embedding_backward``.
+    Same contract as ``fastrnn.reference.embedding_backward``; in addition (this API
+    only), ``out``, a C-contiguous (H,D) array of dx's dtype, receives dU and is returned:
+    a caller that computes gradients repeatedly rewrites one array instead of faulting in
+    fresh pages every call.
     """
     dx, ids, D = _contract.check_embedding_backward(dx, ids, D)
-    return _kernels.embedding_backward(dx, ids, D)
+    return _kernels.embedding_backward(dx, ids, D, out)
 
 
 def softmax_forward(s, V, c=None):
@@ -81,19 +84,21 @@ def softmax_forward(s, V, c=None):
     return _kernels.softmax_forward(s, V, c)
 
 
-def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
+def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean", dV_out=None):
     """Cross-entropy of softmax(V s_t + c) against targets, fused with its gradients
     (C kernel: one GEMM each for the logits, dV and ds).
 
     Same contract as ``fastrnn.reference.softmax_loss``: s (T,B,H), V (K,H), c (K,) or
     None, targets int (T,B) in [0, K), mask (T,B) of 0/1 or None, reduction "mean" (per
     unmasked target; 0 when all are masked) or "sum"; returns SoftmaxLoss(loss, ds, dV,
-    dc) with the loss a float accumulated in float64.
+    dc) with the loss a float accumulated in float64. In addition (this API only),
+    ``dV_out``, a C-contiguous (K,H) array of s's dtype, receives dV (see
+    ``embedding_backward``'s ``out``).
     """
     s, V, c, targets, mask, reduction = _contract.check_softmax_loss(
         s, V, c, targets, mask, reduction
     )
-    loss, ds, dV, dc = _kernels.softmax_loss(s, V, c, targets, mask, reduction)
+    loss, ds, dV, dc = _kernels.softmax_loss(s, V, c, targets, mask, reduction, dV_out)
     return SoftmaxLoss(loss, ds, dV, dc)
 
 

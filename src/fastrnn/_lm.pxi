@@ -72,15 +72,22 @@ def embedding_forward(const int64_t[:, ::1] ids, const floating[:, ::1] U):
     return x
 
 
-def embedding_backward(const floating[:, :, ::1] dx, const int64_t[:, ::1] ids, D):
-    """dU (H,D): dx (T,B,H) scatter-added into the columns of ids (T,B)."""
+def embedding_backward(const floating[:, :, ::1] dx, const int64_t[:, ::1] ids, D, out=None):
+    """dU (H,D): dx (T,B,H) scatter-added into the columns of ids (T,B); written into out,
+    a C-contiguous (H,D) array of dx's dtype overlapping neither dx nor ids, when given."""
     cdef fastrnn_dims d = embedding_dims((ids.shape[0], ids.shape[1]), as_int64("D", D),
                                          dx.shape[2])
     expect_shape("dx", (dx.shape[0], dx.shape[1], dx.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
     check_ids("ids", ids, d.D, "D")
     dtype = np.float32 if floating is float else np.float64
-    reserve("embedding_backward", dtype, int(d.H) * d.D)
-    dU = np.empty((d.H, d.D), dtype=dtype)
+    if out is None:
+        reserve("embedding_backward", dtype, int(d.H) * d.D)
+        dU = np.empty((d.H, d.D), dtype=dtype)
+    else:
+        dU = out
+        expect_shape("out", dU.shape, (d.H, d.D), "(H, D)")
+        if np.may_share_memory(dU, np.asarray(dx)) or np.may_share_memory(dU, np.asarray(ids)):
+            raise ValueError("out must overlap neither dx nor ids")
     cdef floating[:, ::1] dU_v = dU
     cdef fastrnn_status status
     with nogil:
@@ -117,9 +124,11 @@ def softmax_forward(const floating[:, :, ::1] s, const floating[:, ::1] V, c):
 
 
 def softmax_loss(const floating[:, :, ::1] s, const floating[:, ::1] V, c,
-                 const int64_t[:, ::1] targets, mask, str reduction):
+                 const int64_t[:, ::1] targets, mask, str reduction, dV_out=None):
     """(loss, ds, dV, dc) of the cross-entropy of softmax(s @ V.T + c) against targets (T,B)
-    in [0, K); mask is a (T,B) uint8 array (0 = ignored) or None; dc is None when c is."""
+    in [0, K); mask is a (T,B) uint8 array (0 = ignored) or None; dc is None when c is.
+    dV is written into dV_out, a C-contiguous (K,H) array of s's dtype overlapping no
+    input, when given."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be 'mean' or 'sum'; got {reduction!r}")
     cdef fastrnn_reduction r = _REDUCTIONS[reduction]
@@ -141,9 +150,14 @@ def softmax_loss(const floating[:, :, ::1] s, const floating[:, ::1] V, c,
         mask_ptr = &mask_view[0, 0]
     dtype = np.float32 if floating is float else np.float64
     cdef int64_t work_len = fastrnn_softmax_loss_work_len(&d)
+    if dV_out is not None:
+        expect_shape("dV_out", dV_out.shape, (d.K, d.H), "(K, H)")
+        for given in (np.asarray(s), np.asarray(V), c, np.asarray(targets), mask):
+            if given is not None and np.may_share_memory(dV_out, given):
+                raise ValueError("dV_out must overlap none of s, V, c, targets, mask")
     reserve("softmax_loss", dtype, int(d.T) * d.B * d.H + int(d.K) * (d.H + 1) + work_len)
     ds = np.empty((d.T, d.B, d.H), dtype=dtype)
-    dV = np.empty((d.K, d.H), dtype=dtype)
+    dV = np.empty((d.K, d.H), dtype=dtype) if dV_out is None else dV_out
     dc = np.empty((d.K,), dtype=dtype) if c is not None else None
     work = np.empty((work_len,), dtype=dtype)
     cdef floating[:, :, ::1] ds_v = ds

@@ -121,6 +121,82 @@ static void test_all_masked_and_float32(void) {
     free(work);
 }
 
+/* softmax_loss of one shape against plain loops in double, in float64 or float32. In double
+ * the thin path takes T*B from 4 to 24 rows when V (K, H) has at least 100000 elements, the
+ * BLAS path the rest; H and K not multiples of the vector width test the padded tails. */
+static void test_softmax_loss_shape(int T_, int B_, int H_, int K_, int masked, int with_c,
+                                    int single) {
+    const int R = T_ * B_;
+    fastrnn_softmax_dims d = {T_, B_, H_, K_};
+    double *s = malloc(sizeof(double) * R * H_), *V = malloc(sizeof(double) * K_ * H_);
+    double *c = malloc(sizeof(double) * K_), *dc = malloc(sizeof(double) * K_);
+    double *ds = malloc(sizeof(double) * R * H_), *dV = malloc(sizeof(double) * K_ * H_);
+    double *want_ds = calloc((size_t)R * H_, sizeof(double));
+    double *want_dV = calloc((size_t)K_ * H_, sizeof(double));
+    double *want_dc = calloc((size_t)K_, sizeof(double));
+    double *z = malloc(sizeof(double) * K_), *dz = malloc(sizeof(double) * K_);
+    int64_t *targets = malloc(sizeof(int64_t) * R);
+    uint8_t *mask = malloc((size_t)R);
+    for (int i = 0; i < R * H_; ++i) s[i] = sin(0.37 * i + 0.1);
+    for (int i = 0; i < K_ * H_; ++i) V[i] = 2 * cos(0.71 * i);
+    for (int j = 0; j < K_; ++j) c[j] = 0.05 * j;
+    for (int r = 0; r < R; ++r) targets[r] = (7 * r + 3) % K_, mask[r] = r % 3 != 1;
+    const uint8_t *m = masked ? mask : NULL;
+    const double *cc = with_c ? c : NULL;
+    double loss = -1, want = 0;
+    const int64_t n_work = fastrnn_softmax_loss_work_len(&d);
+    if (single) {
+        float *sf = malloc(sizeof(float) * R * H_), *Vf = malloc(sizeof(float) * K_ * H_);
+        float *cf = malloc(sizeof(float) * K_), *dcf = malloc(sizeof(float) * K_);
+        float *dsf = malloc(sizeof(float) * R * H_), *dVf = malloc(sizeof(float) * K_ * H_);
+        float *work = malloc(sizeof(float) * (size_t)n_work);
+        for (int i = 0; i < R * H_; ++i) sf[i] = (float)s[i];
+        for (int i = 0; i < K_ * H_; ++i) Vf[i] = (float)V[i];
+        for (int j = 0; j < K_; ++j) cf[j] = (float)c[j];
+        CHECK(fastrnn_softmax_loss_f32(&d, FASTRNN_REDUCE_SUM, sf, Vf, with_c ? cf : NULL, targets,
+                                       m, &loss, dsf, dVf, dcf, work) == FASTRNN_OK);
+        for (int i = 0; i < R * H_; ++i) ds[i] = dsf[i], s[i] = sf[i];
+        for (int i = 0; i < K_ * H_; ++i) dV[i] = dVf[i], V[i] = Vf[i];
+        for (int j = 0; j < K_; ++j) dc[j] = dcf[j], c[j] = cf[j];
+        free(sf), free(Vf), free(cf), free(dcf), free(dsf), free(dVf), free(work);
+    } else {
+        double *work = malloc(sizeof(double) * (size_t)n_work);
+        CHECK(fastrnn_softmax_loss_f64(&d, FASTRNN_REDUCE_SUM, s, V, cc, targets, m, &loss, ds, dV,
+                                       dc, work) == FASTRNN_OK);
+        free(work);
+    }
+    for (int r = 0; r < R; ++r) {
+        if (masked && !mask[r]) continue;
+        for (int j = 0; j < K_; ++j) {
+            z[j] = with_c ? c[j] : 0;
+            for (int i = 0; i < H_; ++i) z[j] += V[j * H_ + i] * s[r * H_ + i];
+        }
+        double top = z[0], norm = 0;
+        for (int j = 1; j < K_; ++j) top = z[j] > top ? z[j] : top;
+        for (int j = 0; j < K_; ++j) norm += exp(z[j] - top);
+        for (int j = 0; j < K_; ++j) dz[j] = exp(z[j] - top) / norm - (j == targets[r]);
+        want += log(norm) - (z[targets[r]] - top);
+        for (int j = 0; j < K_; ++j) {
+            want_dc[j] += dz[j];
+            for (int i = 0; i < H_; ++i) {
+                want_dV[j * H_ + i] += dz[j] * s[r * H_ + i];
+                want_ds[r * H_ + i] += dz[j] * V[j * H_ + i];
+            }
+        }
+    }
+    const double tol = single ? 1e-4 : 1e-12; /* relative to the largest entry */
+    double top_ds = 1e-300, top_dV = 1e-300;
+    for (int i = 0; i < R * H_; ++i) top_ds = fmax(top_ds, fabs(want_ds[i]));
+    for (int i = 0; i < K_ * H_; ++i) top_dV = fmax(top_dV, fabs(want_dV[i]));
+    CHECK(fabs(loss - want) <= tol * fabs(want) + 1e-300);
+    for (int i = 0; i < R * H_; ++i) CHECK(fabs(ds[i] - want_ds[i]) <= tol * top_ds);
+    for (int i = 0; i < K_ * H_; ++i) CHECK(fabs(dV[i] - want_dV[i]) <= tol * top_dV);
+    if (with_c)
+        for (int j = 0; j < K_; ++j) CHECK(fabs(dc[j] - want_dc[j]) <= tol * R);
+    free(s), free(V), free(c), free(dc), free(ds), free(dV), free(want_ds), free(want_dV);
+    free(want_dc), free(z), free(dz), free(targets), free(mask);
+}
+
 int main(void) {
     CHECK(fastrnn_softmax_forward_f64(&(fastrnn_softmax_dims){1, 1, 1, 1}, (double[]){0},
                                       (double[]){0}, NULL, (double[]){0}) == FASTRNN_ERR_NO_BLAS);
@@ -130,5 +206,15 @@ int main(void) {
     test_softmax_loss(FASTRNN_REDUCE_MEAN, 1);
     test_softmax_loss(FASTRNN_REDUCE_SUM, 1);
     test_all_masked_and_float32();
+    /* T, B, H, K: thin path with tails; 8 rows and exact widths; 25 rows (BLAS, large K);
+     * small V, one row, 49 rows (BLAS) */
+    static const int shapes[][4] = {{20, 1, 13, 7700}, {4, 2, 16, 6250}, {5, 5, 3, 33334},
+                                    {3, 5, 9, 70},     {1, 1, 1, 1},     {7, 7, 5, 3}};
+    for (int n = 0; n < (int)(sizeof shapes / sizeof shapes[0]); ++n)
+        for (int variant = 0; variant < 4; ++variant) {
+            const int *e = shapes[n];
+            test_softmax_loss_shape(e[0], e[1], e[2], e[3], variant & 1, variant >> 1, 0);
+            test_softmax_loss_shape(e[0], e[1], e[2], e[3], variant & 1, variant >> 1, 1);
+        }
     return finish();
 }

@@ -196,12 +196,22 @@ class RNNNumpy:
             return [np.zeros_like(U), np.zeros_like(V), np.zeros_like(W)]
         kernels = self.backend
         s, cache = self._states(ids[:, None], need_cache=True)
-        out = kernels.softmax_loss(s, V, None, targets[:, None], reduction="sum")
+        if kernels.softmax_loss is _fast.softmax_loss:
+            dV = self._recycled("dV", V.shape)
+            out = kernels.softmax_loss(s, V, None, targets[:, None], reduction="sum", dV_out=dV)
+        else:
+            out = kernels.softmax_loss(s, V, None, targets[:, None], reduction="sum")
+        self._returned()["dV"] = out.dV
         if K < 0:
             return [np.zeros_like(U), out.dV, np.zeros_like(W)]
         grads = kernels.rnn_backward(out.ds, cache, truncate=K)
         # grads.dx is the gradient on the looked-up columns U[:, x_t]: scatter it into dU.
-        dU = kernels.embedding_backward(grads.dx, ids[:, None], self.word_dim)
+        if kernels.embedding_backward is _fast.embedding_backward:
+            dU = self._recycled("dU", U.shape)
+            dU = kernels.embedding_backward(grads.dx, ids[:, None], self.word_dim, out=dU)
+        else:
+            dU = kernels.embedding_backward(grads.dx, ids[:, None], self.word_dim)
+        self._returned()["dU"] = dU
         return [dU, out.dV, grads.dW]
 
     def sgd_step(self, x, y, learning_rate):
@@ -268,6 +278,41 @@ class RNNNumpy:
     def _weight(self, name: str) -> np.ndarray:
         """U, V or W as float64 (no copy when it already is C-contiguous float64)."""
         return np.ascontiguousarray(getattr(self, name), dtype=np.float64)
+
+    def _returned(self) -> dict[str, np.ndarray]:
+        """Gradient name -> the array bptt last returned for it (see _recycled); not
+        pickled or copied with the model."""
+        return self.__dict__.setdefault("_last_gradients", {})
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_last_gradients", None)
+        return state
+
+    def _recycled(self, name: str, shape: tuple) -> np.ndarray | None:
+        """The array ``bptt`` last returned as gradient name (dU or dV), for the C kernels
+        to overwrite, when nothing but this model refers to it anymore; else None (the
+        kernel allocates a new one).
+
+        The 6.4 MB dLdU and dLdV of the tutorial's sizes, allocated afresh every call,
+        may each time come from new pages of the operating system (the allocator returns
+        freed memory of that size to it), and faulting those in costs more than the
+        products that fill them. The reference count tells that the caller has dropped
+        the array and every view of it, so that overwriting it changes nothing anyone can
+        see. Fetching it binds a second reference first: two threads cannot both see it
+        free."""
+        spare = self._returned().get(name)
+        # references: the dict's, spare's and getrefcount's argument
+        if (
+            spare is None
+            or sys.getrefcount(spare) != 3
+            or spare.shape != shape
+            or spare.dtype != np.float64
+            or not spare.flags.c_contiguous
+            or not spare.flags.writeable
+        ):
+            return None
+        return spare
 
     def _word_indices(self, x, name: str) -> np.ndarray:
         """x as a 1-D int64 array of word indices in [0, word_dim)."""
