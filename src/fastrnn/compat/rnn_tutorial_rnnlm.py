@@ -61,6 +61,22 @@ __all__ = ["RNNNumpy", "train_with_sgd"]
 _MAX_BATCH_PROBABILITIES = 1 << 20
 
 
+def _reference_count(value) -> int:
+    return sys.getrefcount(value)
+
+
+def _sole_reference_count() -> int:
+    """What _reference_count reports for an array only a local variable refers to.
+    Measured rather than assumed: the interpreter may borrow a reference instead of
+    counting it (CPython 3.14 does), and the same calls here and in _recycled borrow
+    alike."""
+    value = np.empty(0)
+    return _reference_count(value)
+
+
+_SOLE_REFERENCE_COUNT = _sole_reference_count()
+
+
 class RNNNumpy:
     """The tutorial's RNN language model; its attributes, methods and results.
 
@@ -299,13 +315,12 @@ class RNNNumpy:
         freed memory of that size to it), and faulting those in costs more than the
         products that fill them. The reference count tells that the caller has dropped
         the array and every view of it, so that overwriting it changes nothing anyone can
-        see. Fetching it binds a second reference first: two threads cannot both see it
-        free."""
-        spare = self._returned().get(name)
-        # references: the dict's, spare's and getrefcount's argument
+        see. The array leaves the model's keeping as it is looked at, so that two threads
+        cannot both take it."""
+        spare = self._returned().pop(name, None)
         if (
             spare is None
-            or sys.getrefcount(spare) != 3
+            or _reference_count(spare) != _SOLE_REFERENCE_COUNT
             or spare.shape != shape
             or spare.dtype != np.float64
             or not spare.flags.c_contiguous
