@@ -9,7 +9,6 @@ the products is checked in C by tests/c/test_packed_gemm.c).
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from _helpers import DTYPES, GRAD_NAMES, assert_close, cast, forward, rnn_problem
 
