@@ -26,6 +26,7 @@ import numpy as np
 
 NONLINEARITIES = ("tanh", "relu")
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = SUPPORTED_DTYPES  # arrays of these dtypes usually hold these very objects
 
 
 class RNNCache(NamedTuple):
@@ -60,6 +61,20 @@ def common_float_dtype(arrays: dict, untyped: frozenset = frozenset()) -> np.dty
     Arrays named in ``untyped`` came from lists or Python numbers: they take the others'
     dtype instead of voting for one. Raises TypeError for unsupported dtypes or two
     different floating dtypes."""
+    if not untyped:  # the common case, kept cheap: one supported dtype throughout
+        common = None
+        for a in arrays.values():
+            if a is None:
+                continue
+            dtype = a.dtype
+            if (dtype is not _F32 and dtype is not _F64) or (
+                common is not None and dtype is not common
+            ):
+                break
+            common = dtype
+        else:
+            if common is not None:
+                return common
     found: dict[np.dtype, str] = {}
     for name, a in arrays.items():
         if a is None:
@@ -282,7 +297,11 @@ def check_cache(cache, cache_type: type, forward_name: str) -> None:
         )
     for name in ("s", "x"):
         a = getattr(cache, name)
-        if not isinstance(a, np.ndarray) or a.ndim != 3 or a.dtype not in SUPPORTED_DTYPES:
+        if (
+            not isinstance(a, np.ndarray)
+            or a.ndim != 3
+            or (a.dtype is not _F32 and a.dtype is not _F64 and a.dtype not in SUPPORTED_DTYPES)
+        ):
             raise TypeError(
                 f"cache.{name} must be the float32 or float64 (T, B, ·) array {forward_name} "
                 f"returned; got {type(a).__name__} {getattr(a, 'shape', '')}"
@@ -297,11 +316,12 @@ def check_cache(cache, cache_type: type, forward_name: str) -> None:
         check_nonlinearity(cache.nonlinearity)
         if cache.U is None:  # x is the input projection
             shapes["x"] = (T, B, H)
-    for name in cache._fields:
-        a, shape = getattr(cache, name), shapes.get(name)
+    dtype = cache.s.dtype
+    for name, a in zip(cache._fields, cache, strict=True):
+        shape = shapes.get(name)
         if shape is None or (a is None and name in ("U", "b", "b_ih", "b_hh")):
             continue  # s itself, the nonlinearity, or an optional array left out
-        if not isinstance(a, np.ndarray) or a.dtype != cache.s.dtype:
+        if not isinstance(a, np.ndarray) or (a.dtype is not dtype and a.dtype != dtype):
             raise TypeError(
                 f"cache.{name} must be a {cache.s.dtype} array like cache.s; got "
                 f"{getattr(a, 'dtype', type(a).__name__)}"
@@ -318,6 +338,8 @@ def check_state_gradient(name: str, g, states: np.ndarray, *, optional: bool = F
     """g, a gradient arriving for the (T, B, H) states of a forward call, converted to their
     dtype: the same shape, and a floating dtype only if it is theirs. None stays None when
     optional."""
+    if type(g) is np.ndarray and g.dtype is states.dtype and g.shape == states.shape:
+        return as_float(g, g.dtype)  # the common case, kept cheap: passes every check below
     arrays, untyped = as_arrays(**{name: g})
     g = arrays[name]
     if g is None:

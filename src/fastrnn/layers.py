@@ -63,13 +63,14 @@ class _Lengths:
 
     def __init__(self, lengths: np.ndarray | None, T: int, B: int):
         self.T = T
-        self.rows = np.arange(B)
         if lengths is None:  # the common case, kept free of index arrays
+            self.rows = None
             self.last = None
             self.valid = None
             self.reversed_steps = None
         else:
             t = np.arange(T)[:, None]
+            self.rows = np.arange(B)
             self.last = lengths - 1  # the last valid step of each sequence
             self.valid = (t < lengths)[:, :, None]  # (T, B, 1)
             self.reversed_steps = np.where(t < lengths, lengths - 1 - t, t)  # (T, B)
@@ -251,17 +252,22 @@ class _RecurrentBase:
 
     def _weight_names(self, k: int, direction: int) -> tuple[str, ...]:
         """The names of (U, W, b_ih, b_hh) of layer k in that direction."""
-        names = self.__dict__.setdefault("_weight_name_cache", {})  # built once per layer
+        names = self.__dict__.get("_weight_name_cache")  # built once per layer
+        if names is None:
+            names = self.__dict__["_weight_name_cache"] = {}
         key = (k, direction)
-        if key not in names:
+        found = names.get(key)
+        if found is None:
             sfx = self._suffixes()[direction]
             kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-            names[key] = tuple(f"{kind}_l{k}{sfx}" for kind in kinds)
-        return names[key]
+            found = names[key] = tuple(f"{kind}_l{k}{sfx}" for kind in kinds)
+        return found
 
     def _weights(self, k: int, direction: int) -> tuple:
         """(U, W, b_ih, b_hh) of layer k in that direction; the biases None without bias."""
-        return tuple(self.params.get(name) for name in self._weight_names(k, direction))
+        U, W, b_ih, b_hh = self._weight_names(k, direction)
+        get = self.params.get
+        return get(U), get(W), get(b_ih), get(b_hh)
 
     def _extra_repr(self) -> str:
         return ""
@@ -287,6 +293,8 @@ class _RecurrentBase:
     # ---- inputs --------------------------------------------------------------------
 
     def _as_model_array(self, name: str, value) -> np.ndarray:
+        if type(value) is np.ndarray and value.dtype is self.dtype:
+            return value  # the common case, kept cheap: passes every check below
         arrays, untyped = _contract.as_arrays(**{name: value})
         a = arrays[name]
         if a is None:
