@@ -24,7 +24,9 @@ static inline int cell_dims_ok(const fastrnn_dims *d, int64_t G) {
 /* The per-step products go to the packed kernels (packed_gemm.h) when the CPU has their
  * SIMD version: W is packed once per call into the workspace, where a BLAS GEMM re-packs
  * it at every step (1 MB per step for the LSTM at H = 256). Without it, BLAS runs. */
-static inline int cell_uses_packed(void) { return fastrnn_packed_gemm_is_simd(); }
+static inline int cell_uses_packed(const fastrnn_dims *d) {
+    return fastrnn_packing_pays(d->T, d->B);
+}
 
 /* Elements for a packed (K,N) right-hand side of either precision (float's panels are the
  * wider), at least K*N: the workspace length must not depend on the CPU, and the BLAS path

@@ -48,16 +48,17 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H;
-    const int packed = cell_uses_packed();
+    const int packed = cell_uses_packed(dims);
     real *W_T = work, *gh = work + cell_pack_len(H, G); /* W.T (H, 3H), packed or not */
     real *bias = gh + B * G;                            /* gh (B, 3H), bias (4H) */
 
     /* W_T = W.T packed for the per-step products, or plain, so that the BLAS product of
      * every step takes no transposed operand, which OpenBLAS packs at about half the speed
      * for these shapes */
+    const int transposed = !packed && B > 1; /* one row: a GEMV reads W as it is */
     if (packed)
         PACK(1, H, G, W, H, W_T);
-    else
+    else if (transposed)
         FR_SUFFIX(transpose)(G, H, W, W_T);
     /* bias = [b_ih + b_hh of r and z, b_in, b_hn] */
     FR_SUFFIX(bias_sum)(2 * H, b_ih, b_hh, bias);
@@ -70,8 +71,10 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
         /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
         if (packed)
             PACKED_GEMM(B, G, H, s_prev, H, W_T, 0, gh, G);
-        else
+        else if (transposed)
             GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
+        else
+            GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 0, gh, G);
         FR_SUFFIX(gru_step_forward)(B, H, gates + t * B * G, gh, bias, s_prev, hn + t * step,
                                     s + t * step);
     }
@@ -212,7 +215,7 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     real *rest = partial + G;        /* see fastrnn_gru_backward_work_len */
 
     if (truncate < 0 || truncate >= T - 1) {
-        const int packed = cell_uses_packed();
+        const int packed = cell_uses_packed(dims);
         if (packed) PACK(0, G, H, W, H, rest); /* W, the (K,N) = (3H,H) right-hand side */
         FR_SUFFIX(gru_backward_full)(dims, W, packed ? rest : NULL, s0, s, gates, hn, ds, dgx, dgh,
                                      ds0);

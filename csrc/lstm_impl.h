@@ -43,15 +43,16 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
-    const int packed = cell_uses_packed();
+    const int packed = cell_uses_packed(dims);
     real *W_T = work, *bias = work + cell_pack_len(H, G); /* W.T (H, 4H), packed or not; 4H */
 
     /* W_T = W.T packed for the per-step products, or plain, so that the BLAS product of
      * every step takes no transposed operand, which OpenBLAS packs at about half the speed
      * for these shapes */
+    const int transposed = !packed && B > 1; /* one row: a GEMV reads W as it is */
     if (packed)
         PACK(1, H, G, W, H, W_T);
-    else
+    else if (transposed)
         FR_SUFFIX(transpose)(G, H, W, W_T);
     FR_SUFFIX(bias_sum)(G, b_ih, b_hh, bias);
 
@@ -64,8 +65,10 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
         /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
         if (packed)
             PACKED_GEMM(B, G, H, s_prev, H, W_T, 1, a, G);
-        else
+        else if (transposed)
             GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
+        else
+            GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 1, a, G);
         FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c + t * step, s + t * step);
     }
     return FASTRNN_OK;
@@ -210,7 +213,7 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     memcpy(tanh_c, c, (size_t)states * sizeof *tanh_c);
     FR_SUFFIX(fastrnn_tanh)(states, tanh_c);
     if (truncate < 0 || truncate >= T - 1) {
-        const int packed = cell_uses_packed();
+        const int packed = cell_uses_packed(dims);
         if (packed) PACK(0, G, H, W, H, rest); /* W, the (K,N) = (4H,H) right-hand side */
         FR_SUFFIX(lstm_backward_full)(dims, W, packed ? rest : NULL, c0, c, gates, tanh_c, ds, dc,
                                       da, ds0, dc0);

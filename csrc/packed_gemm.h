@@ -49,6 +49,15 @@ void fastrnn_packed_gemm_f64(int64_t M, int64_t N, int64_t K, const double *A, i
 /* 1 when fastrnn_packed_gemm_* run a SIMD kernel on this CPU, 0 for the plain loops. */
 int fastrnn_packed_gemm_is_simd(void);
 
+/* Whether a call of T steps of B rows should pack its recurrent matrix: on this CPU, and
+ * unless the call is a few one-row steps. A BLAS GEMM packs its operand at every call
+ * anyway, but a one-row product is a GEMV that reads the matrix as it is, and packing costs
+ * about as much as 10-15 of those (2-3.5 us against 0.2 saved per step at H = 100): the
+ * one-step calls of generation would pay it for every token. */
+static inline int fastrnn_packing_pays(int64_t T, int64_t B) {
+    return (B > 1 || T >= 16) && fastrnn_packed_gemm_is_simd();
+}
+
 /* The plain-loop products, whatever the CPU: the twin the tests compare with. */
 void fastrnn_packed_gemm_plain_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                                    const float *packed, int accumulate, float *C, int64_t ldc);

@@ -32,7 +32,7 @@ static int rnn_dims_ok(const fastrnn_dims *d) {
  * it at every step. Measured per step against OpenBLAS, one thread: 1 x 100 x 100 0.20 us
  * against 0.38 (GEMV), 16 x 128 x 128 3.4 against 4.8 us, 32 x 256 x 256 26 against 43 us,
  * 64 x 1024 x 1024 1.48 against 1.60 ms. Without it, the BLAS path below runs. */
-static int uses_packed(void) { return fastrnn_packed_gemm_is_simd(); }
+static int uses_packed(const fastrnn_dims *d) { return fastrnn_packing_pays(d->T, d->B); }
 
 /* Elements for a packed (H,H) W of either precision (float's panels are the wider). */
 static int64_t packed_W_len(const fastrnn_dims *d) {

@@ -97,7 +97,7 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
         for (int64_t r = 0; r < T * B; ++r)
             for (int64_t i = 0; i < H; ++i) s[r * H + i] += b[i];
 
-    const int packed = uses_packed(), transposed = !packed && forward_transposes_W(dims);
+    const int packed = uses_packed(dims), transposed = !packed && forward_transposes_W(dims);
     if (packed) PACK(1, H, H, W, H, work); /* W.T, the (K,N) = (H,H) right-hand side */
     if (transposed) FR_SUFFIX(transpose)(H, W, work);
     for (int64_t t = 0; t < T; ++t) {
@@ -182,7 +182,7 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
     real *da = work, *partial = work + T * step, *rest = partial + H;
     const int full = truncate < 0 || truncate >= T - 1;
     const real *packed = NULL;
-    if (full && uses_packed()) {
+    if (full && uses_packed(dims)) {
         PACK(0, H, H, W, H, rest); /* W itself, the (K,N) = (H,H) right-hand side */
         packed = rest;
     }

@@ -39,6 +39,7 @@ SIZES = [
     (7, 3, 5, 1),
     (7, 3, 5, 4),
     (13, 5, 17, 33),
+    (17, 1, 3, 20),  # one row over 16 steps or more: the packed products (packed_gemm.h)
 ]
 
 # What is compared with the float64 reference; (reference, float64) would be the oracle.

@@ -27,6 +27,8 @@ SHAPES = [
     (2, 13, 3, 129),
     (2, 16, 9, 64),
     (2, 1, 4, 150),
+    (16, 1, 3, 16),  # one row packs from 16 steps on (fewer run GEMV on W as it is)
+    (20, 1, 4, 150),
 ]
 
 
