@@ -1,5 +1,5 @@
-"""Output arrays the fast LM kernels write into (``out`` of embedding_backward, ``dV_out``
-of softmax_loss), and RNNNumpy.bptt rewriting the dLdU and dLdV it returned last time once
+"""Output arrays the LM kernels of both backends write into (``out`` of
+embedding_backward, ``dV_out`` of softmax_loss), and RNNNumpy.bptt rewriting the dLdU and dLdV it returned last time once
 its caller has dropped them (and only then)."""
 
 # ruff: noqa: NPY002  (RNNNumpy draws from NumPy's global legacy RandomState)
@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-import fastrnn
 from fastrnn.compat import RNNNumpy
 
 
@@ -31,52 +30,54 @@ def softmax_case(dtype=np.float64, T=4, B=2, H=3, K=9):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_embedding_backward_out(dtype):
+def test_embedding_backward_out(backend, dtype):
     dx, ids, D = embedding_case(dtype)
     out = np.full((dx.shape[2], D), np.nan, dtype=dtype)  # overwritten, never accumulated
-    got = fastrnn.embedding_backward(dx, ids, D, out=out)
+    got = backend.embedding_backward(dx, ids, D, out=out)
     assert got is out
-    assert_array_equal(out, fastrnn.embedding_backward(dx, ids, D))
+    assert_array_equal(out, backend.embedding_backward(dx, ids, D))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_softmax_loss_dV_out(dtype):
+def test_softmax_loss_dV_out(backend, dtype):
     s, V, targets = softmax_case(dtype)
     dV_out = np.full(V.shape, np.nan, dtype=dtype)
-    got = fastrnn.softmax_loss(s, V, None, targets, reduction="sum", dV_out=dV_out)
-    want = fastrnn.softmax_loss(s, V, None, targets, reduction="sum")
+    got = backend.softmax_loss(s, V, None, targets, reduction="sum", dV_out=dV_out)
+    want = backend.softmax_loss(s, V, None, targets, reduction="sum")
     assert got.dV is dV_out
     assert got.loss == want.loss
     assert_array_equal(got.ds, want.ds)
     assert_array_equal(got.dV, want.dV)
 
 
-def test_bad_out_arrays_are_refused():
+def test_bad_out_arrays_are_refused(backend):
     dx, ids, D = embedding_case()
     H = dx.shape[2]
     with pytest.raises(ValueError, match=r"out must have shape \(H, D\)"):
-        fastrnn.embedding_backward(dx, ids, D, out=np.empty((H, D + 1)))
-    with pytest.raises(ValueError):  # dtype
-        fastrnn.embedding_backward(dx, ids, D, out=np.empty((H, D), dtype=np.float32))
-    with pytest.raises(ValueError):  # not C-contiguous
-        fastrnn.embedding_backward(dx, ids, D, out=np.empty((D, H)).T)
-    with pytest.raises(ValueError):  # read-only
-        fastrnn.embedding_backward(dx, ids, D, out=np.broadcast_to(0.0, (H, D)))
+        backend.embedding_backward(dx, ids, D, out=np.empty((H, D + 1)))
+    with pytest.raises(TypeError, match="out must be float64"):
+        backend.embedding_backward(dx, ids, D, out=np.empty((H, D), dtype=np.float32))
+    with pytest.raises(TypeError, match="out must be a NumPy array"):
+        backend.embedding_backward(dx, ids, D, out=[[0.0] * D] * H)
+    with pytest.raises(ValueError, match="C-contiguous, writeable"):
+        backend.embedding_backward(dx, ids, D, out=np.empty((D, H)).T)
+    with pytest.raises(ValueError, match="C-contiguous, writeable"):  # read-only
+        backend.embedding_backward(dx, ids, D, out=np.broadcast_to(0.0, (H, D)))
     s, V, targets = softmax_case()
     with pytest.raises(ValueError, match=r"dV_out must have shape \(K, H\)"):
-        fastrnn.softmax_loss(s, V, None, targets, dV_out=np.empty(V.shape[::-1]))
+        backend.softmax_loss(s, V, None, targets, dV_out=np.empty(V.shape[::-1]))
     with pytest.raises(ValueError, match="overlap"):
-        fastrnn.softmax_loss(s, V, None, targets, dV_out=V)
+        backend.softmax_loss(s, V, None, targets, dV_out=V)
     K, H = V.shape
     mask = np.zeros(K * H * 8, dtype=np.uint8)[: targets.size].reshape(targets.shape)
     with pytest.raises(ValueError, match="overlap"):  # a mask inside dV_out's memory
-        fastrnn.softmax_loss(
+        backend.softmax_loss(
             s, V, None, targets, mask, dV_out=mask.base.view(np.float64).reshape(K, H)
         )
     wide = np.zeros((H, D))
     ids_inside = wide.reshape(-1)[: ids.size].view(np.int64).reshape(ids.shape)
     with pytest.raises(ValueError, match="overlap"):  # ids inside out's memory
-        fastrnn.embedding_backward(dx, ids_inside, D, out=wide)
+        backend.embedding_backward(dx, ids_inside, D, out=wide)
 
 
 @pytest.fixture

@@ -733,3 +733,23 @@ def check_gru_backward(ds, cache, truncate):
     ds = check_state_gradient("ds", ds, cache.s)
     ensure_gated_backward_memory("gru_backward", cache, 3)
     return ds, cache, K
+
+
+def check_output(name, out, shape, letters, dtype, inputs):
+    """out (an array the kernel writes a result into, or None) checked: an ndarray of
+    dtype, shape ``letters`` = shape, C-contiguous, writeable, sharing no memory with the
+    arrays in ``inputs`` (name -> array or None), which the kernel still reads while it
+    writes out. Returns out."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array {letters} or None; got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must be {np.dtype(dtype).name} like the inputs; got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {letters} = {tuple(shape)}; got {out.shape}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name} must be a C-contiguous, writeable array")
+    if any(a is not None and np.may_share_memory(out, a) for a in inputs.values()):
+        raise ValueError(f"{name} must overlap none of {', '.join(inputs)}")
+    return out

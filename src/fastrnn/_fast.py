@@ -66,12 +66,12 @@ def embedding_forward(ids, U):
 def embedding_backward(dx, ids, D, *, out=None):
     """Scatter-add of dx (T,B,H) into the columns of ids (T,B): dU (H,D) (C kernel).
 
-    Same contract as ``fastrnn.reference.embedding_backward``; in addition (this API
-    only), ``out``, a C-contiguous (H,D) array of dx's dtype, receives dU and is returned:
-    a caller that computes gradients repeatedly rewrites one array instead of faulting in
-    fresh pages every call.
+    Same contract as ``fastrnn.reference.embedding_backward``, ``out`` included.
     """
     dx, ids, D = _contract.check_embedding_backward(dx, ids, D)
+    out = _contract.check_output(
+        "out", out, (dx.shape[2], D), "(H, D)", dx.dtype, {"dx": dx, "ids": ids}
+    )
     return _kernels.embedding_backward(dx, ids, D, out)
 
 
@@ -91,13 +91,13 @@ def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean", dV_out=None):
     Same contract as ``fastrnn.reference.softmax_loss``: s (T,B,H), V (K,H), c (K,) or
     None, targets int (T,B) in [0, K), mask (T,B) of 0/1 or None, reduction "mean" (per
     unmasked target; 0 when all are masked) or "sum"; returns SoftmaxLoss(loss, ds, dV,
-    dc) with the loss a float accumulated in float64. In addition (this API only),
-    ``dV_out``, a C-contiguous (K,H) array of s's dtype, receives dV (see
-    ``embedding_backward``'s ``out``).
+    dc) with the loss a float accumulated in float64, ``dV_out`` included.
     """
     s, V, c, targets, mask, reduction = _contract.check_softmax_loss(
         s, V, c, targets, mask, reduction
     )
+    inputs = {"s": s, "V": V, "c": c, "targets": targets, "mask": mask}
+    dV_out = _contract.check_output("dV_out", dV_out, V.shape, "(K, H)", s.dtype, inputs)
     loss, ds, dV, dc = _kernels.softmax_loss(s, V, c, targets, mask, reduction, dV_out)
     return SoftmaxLoss(loss, ds, dV, dc)
 

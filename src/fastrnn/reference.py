@@ -187,7 +187,7 @@ def embedding_forward(ids, U):
     return U.T[ids]
 
 
-def embedding_backward(dx, ids, D):
+def embedding_backward(dx, ids, D, *, out=None):
     """Gradient of embedding_forward: dx scatter-added into the columns of the ids.
 
     Parameters
@@ -198,6 +198,10 @@ def embedding_backward(dx, ids, D):
         The ids of the forward call, in [0, D).
     D : int
         The vocabulary size (U's second dimension).
+    out : array (H, D) or None
+        Written with dU (overwritten, not accumulated into) and returned: a caller that
+        computes gradients repeatedly can reuse one array instead of a fresh one each
+        call. C-contiguous, writeable, dx's dtype, sharing no memory with dx or ids.
 
     Returns
     -------
@@ -205,9 +209,15 @@ def embedding_backward(dx, ids, D):
         Repeated ids accumulate; columns of ids that never occur are zero.
     """
     dx, ids, D = _contract.check_embedding_backward(dx, ids, D)
+    out = _contract.check_output(
+        "out", out, (dx.shape[2], D), "(H, D)", dx.dtype, {"dx": dx, "ids": ids}
+    )
     dU = np.zeros((dx.shape[2], D), dtype=dx.dtype)
     np.add.at(dU.T, ids, dx)  # dU.T[ids[t, n]] += dx[t, n], repeats included
-    return dU
+    if out is None:
+        return dU
+    out[...] = dU
+    return out
 
 
 def _logits(s, V, c):
@@ -238,7 +248,7 @@ def softmax_forward(s, V, c=None):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
+def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean", dV_out=None):
     """Cross-entropy of o_t = softmax(V s_t + c) against the targets, with its gradients.
 
         loss = -sum_{t,n} mask[t,n] * log o_t[n, targets[t,n]] / N
@@ -259,6 +269,9 @@ def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
         0 drops a step of a row from the loss (padding, or every step but the last for a
         many-to-one model); None counts every step.
     reduction : {"mean", "sum"}
+    dV_out : array (K, H) or None
+        Written with dV and returned as it (see embedding_backward's ``out``); sharing no
+        memory with s, V, c, targets or mask.
 
     Returns
     -------
@@ -269,6 +282,8 @@ def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
     s, V, c, targets, mask, reduction = _contract.check_softmax_loss(
         s, V, c, targets, mask, reduction
     )
+    inputs = {"s": s, "V": V, "c": c, "targets": targets, "mask": mask}
+    dV_out = _contract.check_output("dV_out", dV_out, V.shape, "(K, H)", s.dtype, inputs)
     T, B, H = s.shape
     keep = np.ones((T, B), dtype=bool) if mask is None else mask.astype(bool)
     count = int(keep.sum())
@@ -285,6 +300,9 @@ def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean"):
     K = V.shape[0]
     ds = dz @ V
     dV = dz.reshape(T * B, K).T @ s.reshape(T * B, H)
+    if dV_out is not None:
+        dV_out[...] = dV
+        dV = dV_out
     dc = dz.sum(axis=(0, 1)) if c is not None else None
     return SoftmaxLoss(loss, ds, dV, dc)
 

@@ -212,21 +212,15 @@ class RNNNumpy:
             return [np.zeros_like(U), np.zeros_like(V), np.zeros_like(W)]
         kernels = self.backend
         s, cache = self._states(ids[:, None], need_cache=True)
-        if kernels.softmax_loss is _fast.softmax_loss:
-            dV = self._recycled("dV", V.shape)
-            out = kernels.softmax_loss(s, V, None, targets[:, None], reduction="sum", dV_out=dV)
-        else:
-            out = kernels.softmax_loss(s, V, None, targets[:, None], reduction="sum")
+        dV = self._recycled("dV", V.shape)
+        out = kernels.softmax_loss(s, V, None, targets[:, None], reduction="sum", dV_out=dV)
         self._returned()["dV"] = out.dV
         if K < 0:
             return [np.zeros_like(U), out.dV, np.zeros_like(W)]
         grads = kernels.rnn_backward(out.ds, cache, truncate=K)
         # grads.dx is the gradient on the looked-up columns U[:, x_t]: scatter it into dU.
-        if kernels.embedding_backward is _fast.embedding_backward:
-            dU = self._recycled("dU", U.shape)
-            dU = kernels.embedding_backward(grads.dx, ids[:, None], self.word_dim, out=dU)
-        else:
-            dU = kernels.embedding_backward(grads.dx, ids[:, None], self.word_dim)
+        dU = self._recycled("dU", U.shape)
+        dU = kernels.embedding_backward(grads.dx, ids[:, None], self.word_dim, out=dU)
         self._returned()["dU"] = dU
         return [dU, out.dV, grads.dW]
 
