@@ -297,11 +297,7 @@ def check_cache(cache, cache_type: type, forward_name: str) -> None:
         )
     for name in ("s", "x"):
         a = getattr(cache, name)
-        if (
-            not isinstance(a, np.ndarray)
-            or a.ndim != 3
-            or (a.dtype is not _F32 and a.dtype is not _F64 and a.dtype not in SUPPORTED_DTYPES)
-        ):
+        if not isinstance(a, np.ndarray) or a.ndim != 3 or a.dtype not in SUPPORTED_DTYPES:
             raise TypeError(
                 f"cache.{name} must be the float32 or float64 (T, B, ·) array {forward_name} "
                 f"returned; got {type(a).__name__} {getattr(a, 'shape', '')}"
@@ -321,7 +317,7 @@ def check_cache(cache, cache_type: type, forward_name: str) -> None:
         shape = shapes.get(name)
         if shape is None or (a is None and name in ("U", "b", "b_ih", "b_hh")):
             continue  # s itself, the nonlinearity, or an optional array left out
-        if not isinstance(a, np.ndarray) or (a.dtype is not dtype and a.dtype != dtype):
+        if not isinstance(a, np.ndarray) or a.dtype != dtype:
             raise TypeError(
                 f"cache.{name} must be a {cache.s.dtype} array like cache.s; got "
                 f"{getattr(a, 'dtype', type(a).__name__)}"

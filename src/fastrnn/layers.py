@@ -252,16 +252,13 @@ class _RecurrentBase:
 
     def _weight_names(self, k: int, direction: int) -> tuple[str, ...]:
         """The names of (U, W, b_ih, b_hh) of layer k in that direction."""
-        names = self.__dict__.get("_weight_name_cache")  # built once per layer
-        if names is None:
-            names = self.__dict__["_weight_name_cache"] = {}
+        names = self.__dict__.setdefault("_weight_name_cache", {})  # built once per layer
         key = (k, direction)
-        found = names.get(key)
-        if found is None:
+        if key not in names:
             sfx = self._suffixes()[direction]
             kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-            found = names[key] = tuple(f"{kind}_l{k}{sfx}" for kind in kinds)
-        return found
+            names[key] = tuple(f"{kind}_l{k}{sfx}" for kind in kinds)
+        return names[key]
 
     def _weights(self, k: int, direction: int) -> tuple:
         """(U, W, b_ih, b_hh) of layer k in that direction; the biases None without bias."""
