@@ -6,9 +6,11 @@ directory on sys.path, so it works whatever pytest's import mode.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -291,3 +293,21 @@ def layer_run(model, d, lengths=None, truncate=None):
         results = {"out": out, "h_n": h_n, "dx": dx, "dh0": dh0}
     results.update({f"grads[{name!r}]": g for name, g in model.grads.items()})
     return results
+
+
+def interrupt_training(command: list, timeout: float, **popen) -> tuple[int, str, str]:
+    """Start a ``fastrnn train`` command, send it SIGINT (Ctrl-C) half a second after it
+    prints its "train " line, and return (exit status, stdout, stderr)."""
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+    try:
+        for line in proc.stdout:  # the header, then training starts
+            if line.startswith("train "):
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return proc.returncode, stdout, stderr

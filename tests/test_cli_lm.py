@@ -4,13 +4,12 @@ tiny corpus with few steps."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+from _helpers import interrupt_training
 from numpy.testing import assert_array_equal
 
 from fastrnn import checkpoint
@@ -160,36 +159,10 @@ def test_default_corpus_is_the_standard_library(tmp_path):
 
 def test_ctrl_c_saves_and_exits_cleanly(corpus, tmp_path):
     out = tmp_path / "model.npz"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fastrnn",
-            "train",
-            "--text",
-            str(corpus),
-            "--steps",
-            "1000000",
-            "--out",
-            str(out),
-            "--save-every",
-            "0",
-            *SMALL,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for line in proc.stdout:  # the header, then training starts
-            if line.startswith("train "):
-                break
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, stderr
+    command = [sys.executable, "-m", "fastrnn", "train", "--text", str(corpus),
+               "--steps", "1000000", "--out", str(out), "--save-every", "0", *SMALL]  # fmt: skip
+    returncode, stdout, stderr = interrupt_training(command, timeout=60)
+    assert returncode == 130, stderr
     assert "Traceback" not in stderr
     assert "interrupted at step" in stderr and "--resume" in stderr
     steps = checkpoint.load(out).trainer["step"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import TOL
+from _helpers import TOL, interrupt_training
 from numpy.testing import assert_allclose
 from test_cli_lm import CORPUS, run_in_process
 
@@ -139,23 +138,10 @@ def test_ctrl_c_stops_every_rank_after_the_same_step(corpus, tmp_path):
     reaches all with the next step: they stop together, rank 0 saves, status 130."""
     out = tmp_path / "run.npz"
     train = [*TRAIN, "--text", corpus, *SETTINGS, "--steps", 10**6, "--save-every", 0]
-    proc = subprocess.Popen(
-        mpi_command(*train, "--out", out),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
+    returncode, stdout, stderr = interrupt_training(
+        mpi_command(*train, "--out", out), timeout=30, env=ENV
     )
-    try:
-        for line in proc.stdout:  # the header, then training starts
-            if line.startswith("train "):
-                break
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, stderr
+    assert returncode == 130, stderr
     assert stderr.count("interrupted at step") == 1  # from rank 0
     steps = checkpoint.load(out).trainer["step"]
     assert 0 < steps < 10**6

@@ -1,6 +1,6 @@
 """Output arrays the LM kernels of both backends write into (``out`` of
-embedding_backward, ``dV_out`` of softmax_loss), and RNNNumpy.bptt rewriting the dLdU and dLdV it returned last time once
-its caller has dropped them (and only then)."""
+embedding_backward, ``dV_out`` of softmax_loss), and RNNNumpy.bptt rewriting the dLdU and
+dLdV it returned last time once its caller has dropped them (and only then)."""
 
 # ruff: noqa: NPY002  (RNNNumpy draws from NumPy's global legacy RandomState)
 
