@@ -503,7 +503,9 @@ def _train(session: Session, args) -> bool:
             mininterval=0.5,
             leave=False,
             file=sys.stderr,
-            disable=steps == 0 or not session.is_root,
+            # a bar redrawn twice a second is noise in a log file: the loss lines carry
+            # the rate there
+            disable=steps == 0 or not session.is_root or not sys.stderr.isatty(),
         ) as bar,
     ):
         for i in range(steps):
@@ -525,10 +527,9 @@ def _train(session: Session, args) -> bool:
                 if session.val_tokens is not None and session.is_root:
                     val = trainer.evaluate(session.val_tokens)
                 history.append([trainer.step_count, float(np.mean(recent)), val])
+                seconds = time.perf_counter() - start
                 bar.write(
-                    _loss_line(
-                        trainer.step_count, np.mean(recent), val, time.perf_counter() - start
-                    )
+                    _loss_line(trainer.step_count, np.mean(recent), val, seconds, done * per_step)
                 )
                 recent = []
             if args.save_every and trainer.step_count % args.save_every == 0:
@@ -559,9 +560,10 @@ def _stop(session: Session, signal_state: dict) -> bool:
     return session.trainer.stopping
 
 
-def _loss_line(step: int, train: float, val: float | None, seconds: float) -> str:
+def _loss_line(step: int, train: float, val: float | None, seconds: float, tokens: int) -> str:
     held_out = f"  held-out loss {val:.3f}" if val is not None else ""
-    return f"step {step:>7,}  loss {train:.3f}{held_out}  ({seconds:.0f} s)"
+    rate = tokens / max(seconds, 1e-9)
+    return f"step {step:>7,}  loss {train:.3f}{held_out}  ({seconds:.0f} s, {rate:,.0f} tok/s)"
 
 
 def _print_samples(session: Session, args) -> None:
