@@ -50,6 +50,13 @@ static int64_t packed_W_len(const fastrnn_dims *d) {
 static int packed_U_fits(const fastrnn_dims *d) { return d->D * d->H <= 512 * 512; }
 static int uses_packed_U(const fastrnn_dims *d) { return uses_packed(d) && packed_U_fits(d); }
 
+/* dx packs U once more (untransposed) for a product of T*B rows: at 50 x 100 x 100 (the
+ * tutorial's one row by 50 steps) that lost, 9 against 7 us, from 200 rows on it wins
+ * (29 against 33 us); the projection wins at both (10 against 12, 30 against 34 us). */
+static int dx_uses_packed_U(const fastrnn_dims *d) {
+    return uses_packed_U(d) && d->T * d->B >= 128;
+}
+
 /* Elements for a packed U of either precision, as U.T (D,H) for the forward's input
  * projection or as U (H,D) for dx; none when it does not fit. */
 static int64_t packed_U_len(const fastrnn_dims *d) {

@@ -169,7 +169,7 @@ static void FR_SUFFIX(backward_truncated)(const fastrnn_dims *dims, fastrnn_nonl
 }
 
 /* dU, dx, dW of the backward from da (T,B,H). packed_U: room for U packed (dx with the
- * packed products, see uses_packed_U), or NULL for the BLAS. */
+ * packed products, see dx_uses_packed_U), or NULL for the BLAS. */
 static void FR_SUFFIX(gradients)(const fastrnn_dims *dims, const real *restrict x,
                                  const real *restrict s0, const real *restrict U,
                                  const real *restrict s, const real *restrict da, real *restrict dx,
@@ -225,7 +225,8 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
         FR_SUFFIX(backward_truncated)(dims, f, truncate, W, s, ds, da, rest);
 
     /* The weight and input gradients gather every step at once. */
-    FR_SUFFIX(gradients)(dims, x, s0, U, s, da, dx, dU, dW, uses_packed_U(dims) ? packed_U : NULL);
+    FR_SUFFIX(gradients)(dims, x, s0, U, s, da, dx, dU, dW,
+                         dx_uses_packed_U(dims) ? packed_U : NULL);
     /* ds0 = da_0 @ W  (B, H) */
     if (packed != NULL)
         PACKED_GEMM(B, H, H, da, H, packed, 0, ds0, H);
