@@ -116,27 +116,36 @@ AVX512_FN static void FR_SUFFIX(tile_any)(int mr, int nv, int64_t K, const real 
  * since a thin block runs its FMA chains at their latency), each by 4 panels at a time;
  * up to 3 rows in one block by 8 panels, so that a batch of one still has 8 independent
  * chains. k runs in chunks of KC: the chunk of a group of panels (4 KC NR elements,
- * 32 KB) stays in L1 while every row block uses it, and the chunk of all panels in L2. */
+ * 32 KB) stays in L1 while every row block uses it, and the chunk of all panels in L2.
+ * More than MC rows (the products over all steps at once) run in chunks of at most MC
+ * rows, outermost, so that a chunk's rows of A and C stay in L2 while k and the panels
+ * sweep over them. Every C element still sums its k terms in order, whatever the chunks. */
 static void FR_SUFFIX(packed_gemm_avx512)(int64_t M, int64_t N, int64_t K, const real *A,
                                           int64_t lda, const real *packed, int accumulate, real *C,
                                           int64_t ldc) {
-    enum { KC = 128 };
+    enum { KC = 128, MC = 96 };
     const int64_t panels = (N + NR - 1) / NR, panel_len = NR * K;
-    const int64_t group = M <= 3 ? 8 : 4, blocks = M <= 3 ? 1 : (M + 5) / 6;
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        const int64_t kc = K - k0 < KC ? K - k0 : KC;
-        const int acc = accumulate || k0 > 0;
-        for (int64_t p = 0; p < panels; p += group) {
-            const int nv = (int)(panels - p < group ? panels - p : group);
-            const real *panel = packed + p * panel_len + k0 * NR;
-            for (int64_t blk = 0, m = 0; blk < blocks; ++blk) {
-                /* block blk has rows [m, m + mr), the first M % blocks blocks one more */
-                const int mr = (int)(M / blocks + (blk < M % blocks));
-                FR_SUFFIX(tile_any)(mr, nv, kc, A + m * lda + k0, lda, panel, panel_len, acc,
-                                    C + m * ldc + p * NR, ldc, N - p * NR);
-                m += mr;
+    const int64_t chunks = (M + MC - 1) / MC;
+    for (int64_t ch = 0, m0 = 0; ch < chunks; ++ch) {
+        /* chunk ch has rows [m0, m0 + mc), the first M % chunks chunks one more */
+        const int64_t mc = M / chunks + (ch < M % chunks);
+        const int64_t group = mc <= 3 ? 8 : 4, blocks = mc <= 3 ? 1 : (mc + 5) / 6;
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            const int64_t kc = K - k0 < KC ? K - k0 : KC;
+            const int acc = accumulate || k0 > 0;
+            for (int64_t p = 0; p < panels; p += group) {
+                const int nv = (int)(panels - p < group ? panels - p : group);
+                const real *panel = packed + p * panel_len + k0 * NR;
+                for (int64_t blk = 0, m = m0; blk < blocks; ++blk) {
+                    /* block blk has rows [m, m + mr), the first mc % blocks one more */
+                    const int mr = (int)(mc / blocks + (blk < mc % blocks));
+                    FR_SUFFIX(tile_any)(mr, nv, kc, A + m * lda + k0, lda, panel, panel_len, acc,
+                                        C + m * ldc + p * NR, ldc, N - p * NR);
+                    m += mr;
+                }
             }
         }
+        m0 += mc;
     }
 }
 #endif

@@ -86,7 +86,13 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
     const int64_t step = B * H;
 
-    if (U != NULL) {
+    const int packed = uses_packed(dims), transposed = !packed && forward_transposes_W(dims);
+    if (U != NULL && uses_packed_U(dims)) {
+        /* s = x @ U.T  (T*B, H): the input projection of every step in one product */
+        real *packed_U = work + packed_W_len(dims);
+        PACK(1, D, H, U, D, packed_U); /* U.T, the (K,N) = (D,H) right-hand side */
+        PACKED_GEMM(T * B, H, D, x, D, packed_U, 0, s, H);
+    } else if (U != NULL) {
         /* s = x @ U.T  (T*B, H): the input projection of every step in one GEMM */
         GEMM(0, 1, T * B, H, D, 1, x, D, U, D, 0, s, H);
     } else {
@@ -97,7 +103,6 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
         for (int64_t r = 0; r < T * B; ++r)
             for (int64_t i = 0; i < H; ++i) s[r * H + i] += b[i];
 
-    const int packed = uses_packed(dims), transposed = !packed && forward_transposes_W(dims);
     if (packed) PACK(1, H, H, W, H, work); /* W.T, the (K,N) = (H,H) right-hand side */
     if (transposed) FR_SUFFIX(transpose)(H, W, work);
     for (int64_t t = 0; t < T; ++t) {
@@ -163,6 +168,32 @@ static void FR_SUFFIX(backward_truncated)(const fastrnn_dims *dims, fastrnn_nonl
     }
 }
 
+/* dU, dx, dW of the backward from da (T,B,H). packed_U: room for U packed (dx with the
+ * packed products, see dx_uses_packed_U), or NULL for the BLAS. */
+static void FR_SUFFIX(gradients)(const fastrnn_dims *dims, const real *restrict x,
+                                 const real *restrict s0, const real *restrict U,
+                                 const real *restrict s, const real *restrict da, real *restrict dx,
+                                 real *restrict dU, real *restrict dW, real *restrict packed_U) {
+    const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
+    const int64_t step = B * H;
+    if (U != NULL) {
+        /* dU = da.T @ x  (H, D), over all T*B rows */
+        GEMM(1, 0, H, D, T * B, 1, da, H, x, D, 0, dU, D);
+        /* dx = da @ U  (T*B, D) */
+        if (packed_U != NULL) {
+            PACK(0, H, D, U, D, packed_U); /* U itself, the (K,N) = (H,D) right-hand side */
+            PACKED_GEMM(T * B, D, H, da, H, packed_U, 0, dx, D);
+        } else {
+            GEMM(0, 0, T * B, D, H, 1, da, H, U, D, 0, dx, D);
+        }
+    } else {
+        for (int64_t i = 0; i < T * step; ++i) dx[i] = da[i]; /* x entered s_t as is */
+    }
+    /* dW = da_0.T @ s0 + da[1:].T @ s[:-1]  (H, H) */
+    GEMM(1, 0, H, H, B, 1, da, H, s0, H, 0, dW, H);
+    if (T > 1) GEMM(1, 0, H, H, (T - 1) * B, 1, da + step, H, s, H, 1, dW, H);
+}
+
 fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
     const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate, const real *restrict x,
     const real *restrict s0, const real *restrict U, const real *restrict W, const real *restrict s,
@@ -175,12 +206,13 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
         return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
-    const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
+    const int64_t T = dims->T, B = dims->B, H = dims->H;
     const int64_t step = B * H;
     /* work: da (T,B,H), partial sums of db (H), then the packed W or the truncated
-     * propagation's buffers */
+     * propagation's buffers, then the packed U */
     real *da = work, *partial = work + T * step, *rest = partial + H;
     const int full = truncate < 0 || truncate >= T - 1;
+    real *packed_U = rest + (full ? packed_W_len(dims) : 2 * T * step);
     const real *packed = NULL;
     if (full && uses_packed(dims)) {
         PACK(0, H, H, W, H, rest); /* W itself, the (K,N) = (H,H) right-hand side */
@@ -193,17 +225,8 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
         FR_SUFFIX(backward_truncated)(dims, f, truncate, W, s, ds, da, rest);
 
     /* The weight and input gradients gather every step at once. */
-    if (U != NULL) {
-        /* dU = da.T @ x  (H, D), over all T*B rows */
-        GEMM(1, 0, H, D, T * B, 1, da, H, x, D, 0, dU, D);
-        /* dx = da @ U  (T*B, D) */
-        GEMM(0, 0, T * B, D, H, 1, da, H, U, D, 0, dx, D);
-    } else {
-        for (int64_t i = 0; i < T * step; ++i) dx[i] = da[i]; /* x entered s_t as is */
-    }
-    /* dW = da_0.T @ s0 + da[1:].T @ s[:-1]  (H, H) */
-    GEMM(1, 0, H, H, B, 1, da, H, s0, H, 0, dW, H);
-    if (T > 1) GEMM(1, 0, H, H, (T - 1) * B, 1, da + step, H, s, H, 1, dW, H);
+    FR_SUFFIX(gradients)(dims, x, s0, U, s, da, dx, dU, dW,
+                         dx_uses_packed_U(dims) ? packed_U : NULL);
     /* ds0 = da_0 @ W  (B, H) */
     if (packed != NULL)
         PACKED_GEMM(B, H, H, da, H, packed, 0, ds0, H);

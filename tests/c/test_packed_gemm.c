@@ -3,10 +3,10 @@
  * has it; valgrind hides it, so there the plain loops run) and the plain loops are both
  * compared with a triple loop in double, for float and double, both orientations of W,
  * accumulate 0 and 1, row counts around the kernel's blocks (1..3 rows in one tile, then
- * blocks of 6), column counts around the panel width (tails inside a vector, a panel, a
- * group of panels) and leading dimensions past the sizes, whose padding must stay
- * untouched. Buffers are malloc'ed to their exact sizes, so that an access past them is
- * caught. Exits non-zero on a failure. */
+ * blocks of 6, then chunks of 96), column counts around the panel width (tails inside a
+ * vector, a panel, a group of panels) and leading dimensions past the sizes, whose padding
+ * must stay untouched. Buffers are malloc'ed to their exact sizes, so that an access past
+ * them is caught. Exits non-zero on a failure. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -143,5 +143,8 @@ int main(void) {
     /* k in several chunks of the kernel's KC = 128 */
     check(7, 40, 300, 1, 1, 1);
     check(2, 33, 257, 0, 0, 0);
+    /* rows in several chunks of the kernel's MC = 96 (the products over all steps) */
+    check(97, 33, 20, 1, 0, 1);
+    check(200, 40, 130, 0, 1, 0);
     return finish();
 }
