@@ -19,6 +19,10 @@
  *             before it is added; or W packed once per call, see cells.h), and one
  *             elementwise function over the step's rows (compiled for AVX-512 and AVX2 too,
  *             simd.h): the biases, the vectorized sigmoid and tanh on the gate blocks, s_t.
+ *   inference the same, but with the gates projected about 512 rows (whole steps) at a
+ *             time into one workspace buffer (cells.h), so that nothing of T*B*3H is held
+ *             (fastrnn_gru_infer), nor hn (one step's); a GEMM of 512 rows still runs near
+ *             full speed.
  *   backward  a sequential sweep computes the gradients of both pre-activation terms,
  *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (T,B,3H), one GEMM
  *             per step for what reaches s_{t-1} (W packed once per call when the forward's
@@ -38,6 +42,13 @@ int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims) {
     /* W.T (H,3H), packed or not, s_{t-1} @ W.T of one step (B,3H) and the biases (4H, see
      * gru_impl.h) */
     return cell_pack_len(dims->H, 3 * dims->H) + (dims->B * 3 + 4) * dims->H;
+}
+
+int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims) {
+    if (!cell_dims_ok(dims, 3)) return 0;
+    /* the forward's, then the gates of one chunk of steps (cells.h) and hn of one step */
+    return fastrnn_gru_forward_work_len(dims) +
+           (cell_chunk_steps(dims) * 3 + 1) * dims->B * dims->H;
 }
 
 int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {

@@ -34,18 +34,21 @@ static void FR_SUFFIX(gru_step_forward)(int64_t B, int64_t H, real *restrict a,
     }
 }
 
-fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const real *restrict x,
-                                              const real *restrict s0, const real *restrict U,
-                                              const real *restrict W, const real *restrict b_ih,
-                                              const real *restrict b_hh, real *restrict s,
-                                              real *restrict gates, real *restrict hn,
-                                              real *restrict work) {
-    if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
-        work == NULL)
-        return FASTRNN_ERR_ARG;
-    if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
-    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+/* The forward pass, projecting the input chunk_steps steps at a time:
+ *   gates (T,B,3H), hn (T,B,H)  the caller's arrays, which receive the gate values and hn
+ *                   of every step (chunk_steps = T: one projection GEMM over all T*B
+ *                   rows), or NULL:
+ *   chunk           then (chunk_steps,B,3H) + (B,H) of workspace: the gates of a chunk of
+ *                   steps, reused by every chunk, and hn of one step, so that inference
+ *                   keeps no gates beyond a few steps' worth.
+ * Each chunk's projection is still a GEMM over chunk_steps*B rows; then the recurrent
+ * terms and the biases step by step as before. */
+static void FR_SUFFIX(gru_forward_chunks)(const fastrnn_dims *dims, int64_t chunk_steps,
+                                          const real *restrict x, const real *restrict s0,
+                                          const real *restrict U, const real *restrict W,
+                                          const real *restrict b_ih, const real *restrict b_hh,
+                                          real *restrict s, real *restrict gates, real *restrict hn,
+                                          real *restrict chunk, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H;
     const int packed = cell_uses_packed(dims);
@@ -64,20 +67,57 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
     FR_SUFFIX(bias_sum)(2 * H, b_ih, b_hh, bias);
     FR_SUFFIX(bias_sum)(H, b_ih ? b_ih + 2 * H : NULL, NULL, bias + 2 * H);
     FR_SUFFIX(bias_sum)(H, b_hh ? b_hh + 2 * H : NULL, NULL, bias + 3 * H);
-    /* gates = x @ U.T  (T*B, 3H), then the recurrent terms and the biases step by step */
-    FR_SUFFIX(input_projection)(dims, G, x, U, gates);
-    for (int64_t t = 0; t < T; ++t) {
-        const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
-        /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
-        if (packed)
-            PACKED_GEMM(B, G, H, s_prev, H, W_T, 0, gh, G);
-        else if (transposed)
-            GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
-        else
-            GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 0, gh, G);
-        FR_SUFFIX(gru_step_forward)(B, H, gates + t * B * G, gh, bias, s_prev, hn + t * step,
-                                    s + t * step);
+    for (int64_t t0 = 0; t0 < T; t0 += chunk_steps) {
+        fastrnn_dims part = *dims; /* steps t0 .. t0 + part.T - 1 */
+        part.T = T - t0 < chunk_steps ? T - t0 : chunk_steps;
+        real *a0 = gates != NULL ? gates + t0 * B * G : chunk;
+        /* a0 = x[t0:t0+part.T] @ U.T  (part.T*B, 3H), then the recurrent terms and the
+         * biases step by step */
+        FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
+        for (int64_t t = t0; t < t0 + part.T; ++t) {
+            const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
+            /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
+            if (packed)
+                PACKED_GEMM(B, G, H, s_prev, H, W_T, 0, gh, G);
+            else if (transposed)
+                GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
+            else
+                GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 0, gh, G);
+            FR_SUFFIX(gru_step_forward)(B, H, a0 + (t - t0) * B * G, gh, bias, s_prev,
+                                        hn != NULL ? hn + t * step : chunk + chunk_steps * B * G,
+                                        s + t * step);
+        }
     }
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const real *restrict x,
+                                              const real *restrict s0, const real *restrict U,
+                                              const real *restrict W, const real *restrict b_ih,
+                                              const real *restrict b_hh, real *restrict s,
+                                              real *restrict gates, real *restrict hn,
+                                              real *restrict work) {
+    if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
+        work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    FR_SUFFIX(gru_forward_chunks)(dims, dims->T, x, s0, U, W, b_ih, b_hh, s, gates, hn, NULL, work);
+    return FASTRNN_OK;
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_gru_infer)(const fastrnn_dims *dims, const real *restrict x,
+                                            const real *restrict s0, const real *restrict U,
+                                            const real *restrict W, const real *restrict b_ih,
+                                            const real *restrict b_hh, real *restrict s,
+                                            real *restrict work) {
+    if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL || work == NULL) return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    real *chunk = work + fastrnn_gru_forward_work_len(dims); /* after W_T, gh and the bias */
+    FR_SUFFIX(gru_forward_chunks)(dims, cell_chunk_steps(dims), x, s0, U, W, b_ih, b_hh, s, NULL,
+                                  NULL, chunk, work);
     return FASTRNN_OK;
 }
 

@@ -16,6 +16,9 @@
  *             per call, or packed once per call, see cells.h), and one elementwise
  *             function over the step's rows (compiled for AVX-512 and AVX2 too, simd.h):
  *             the biases, the vectorized sigmoid and tanh on the gate blocks, c_t, s_t.
+ *   inference the same, but with the gates projected about 512 rows (whole steps) at a
+ *             time into one workspace buffer (cells.h), so that nothing of T*B*4H is held
+ *             (fastrnn_lstm_infer); a GEMM of 512 rows still runs near full speed.
  *   backward  a sequential sweep computes da_t = dL/d(pre-activations at t) (T,B,4H), one
  *             GEMM per step for what reaches s_{t-1} (W packed once per call when the
  *             forward's is); then dU, dW, dx are each one large GEMM over all steps.
@@ -32,6 +35,12 @@ int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 4)) return 0;
     /* W.T (H,4H), packed or not, and b_ih + b_hh (4H) */
     return cell_pack_len(dims->H, 4 * dims->H) + 4 * dims->H;
+}
+
+int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims) {
+    if (!cell_dims_ok(dims, 4)) return 0;
+    /* the forward's, then the gates of one chunk of steps (cells.h) */
+    return fastrnn_lstm_forward_work_len(dims) + cell_chunk_steps(dims) * dims->B * 4 * dims->H;
 }
 
 int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {

@@ -29,18 +29,20 @@ static void FR_SUFFIX(lstm_step_forward)(int64_t B, int64_t H, const real *restr
     }
 }
 
-fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const real *restrict x,
-                                               const real *restrict s0, const real *restrict c0,
-                                               const real *restrict U, const real *restrict W,
-                                               const real *restrict b_ih, const real *restrict b_hh,
-                                               real *restrict s, real *restrict c,
-                                               real *restrict gates, real *restrict work) {
-    if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
-        gates == NULL || work == NULL)
-        return FASTRNN_ERR_ARG;
-    if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
-    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+/* The forward pass, projecting the input chunk_steps steps at a time:
+ *   gates (T,B,4H)  the caller's array, which receives the gate values of every step
+ *                   (chunk_steps = T: one projection GEMM over all T*B rows), or NULL:
+ *   chunk           then (chunk_steps,B,4H) of workspace, reused by every chunk, so that
+ *                   inference keeps no gates beyond a few steps' worth.
+ * Each chunk's projection is still a GEMM over chunk_steps*B rows; then the recurrent
+ * term and the bias step by step as before. */
+static void FR_SUFFIX(lstm_forward_chunks)(const fastrnn_dims *dims, int64_t chunk_steps,
+                                           const real *restrict x, const real *restrict s0,
+                                           const real *restrict c0, const real *restrict U,
+                                           const real *restrict W, const real *restrict b_ih,
+                                           const real *restrict b_hh, real *restrict s,
+                                           real *restrict c, real *restrict gates,
+                                           real *restrict chunk, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
     const int packed = cell_uses_packed(dims);
@@ -56,21 +58,61 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
         FR_SUFFIX(transpose)(G, H, W, W_T);
     FR_SUFFIX(bias_sum)(G, b_ih, b_hh, bias);
 
-    /* gates = x @ U.T  (T*B, 4H), then the recurrent term and the bias step by step */
-    FR_SUFFIX(input_projection)(dims, G, x, U, gates);
-    for (int64_t t = 0; t < T; ++t) {
-        const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
-        const real *c_prev = t > 0 ? c + (t - 1) * step : c0;
-        real *a = gates + t * B * G;
-        /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
-        if (packed)
-            PACKED_GEMM(B, G, H, s_prev, H, W_T, 1, a, G);
-        else if (transposed)
-            GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
-        else
-            GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 1, a, G);
-        FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c + t * step, s + t * step);
+    for (int64_t t0 = 0; t0 < T; t0 += chunk_steps) {
+        fastrnn_dims part = *dims; /* steps t0 .. t0 + part.T - 1 */
+        part.T = T - t0 < chunk_steps ? T - t0 : chunk_steps;
+        real *a0 = gates != NULL ? gates + t0 * B * G : chunk;
+        /* a0 = x[t0:t0+part.T] @ U.T  (part.T*B, 4H), then the recurrent term and the bias
+         * step by step */
+        FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
+        for (int64_t t = t0; t < t0 + part.T; ++t) {
+            const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
+            const real *c_prev = t > 0 ? c + (t - 1) * step : c0;
+            real *a = a0 + (t - t0) * B * G;
+            /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
+            if (packed)
+                PACKED_GEMM(B, G, H, s_prev, H, W_T, 1, a, G);
+            else if (transposed)
+                GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
+            else
+                GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 1, a, G);
+            FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c + t * step, s + t * step);
+        }
     }
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const real *restrict x,
+                                               const real *restrict s0, const real *restrict c0,
+                                               const real *restrict U, const real *restrict W,
+                                               const real *restrict b_ih, const real *restrict b_hh,
+                                               real *restrict s, real *restrict c,
+                                               real *restrict gates, real *restrict work) {
+    if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
+        gates == NULL || work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    FR_SUFFIX(lstm_forward_chunks)(dims, dims->T, x, s0, c0, U, W, b_ih, b_hh, s, c, gates, NULL,
+                                   work);
+    return FASTRNN_OK;
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_lstm_infer)(const fastrnn_dims *dims, const real *restrict x,
+                                             const real *restrict s0, const real *restrict c0,
+                                             const real *restrict U, const real *restrict W,
+                                             const real *restrict b_ih, const real *restrict b_hh,
+                                             real *restrict s, real *restrict c,
+                                             real *restrict work) {
+    if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
+        work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    real *chunk = work + fastrnn_lstm_forward_work_len(dims); /* after W_T and the bias */
+    FR_SUFFIX(lstm_forward_chunks)(dims, cell_chunk_steps(dims), x, s0, c0, U, W, b_ih, b_hh, s, c,
+                                   NULL, chunk, work);
     return FASTRNN_OK;
 }
 
