@@ -134,6 +134,31 @@ def test_inference_matches_float64_reference(cell, impl, dtype, T, B, D, H, proj
         assert_close(states[name], want, dtype, name)
 
 
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("projected", [False, True], ids=["U", "U-None"])
+@pytest.mark.parametrize("T, B, D, H", INFERENCE_SIZES)
+@pytest.mark.parametrize("impl, dtype", CANDIDATES)
+def test_full_bptt_in_chunks_matches_float64_reference(
+    cell, impl, dtype, T, B, D, H, projected, bias, rng
+):
+    # The C kernels' full BPTT keeps the gates' gradients for a chunk of steps, as the
+    # inference kernels keep the gates, and sums dU, dW and the bias gradients chunk by
+    # chunk: the same sizes cross the chunks' edges.
+    p = cell_problem(rng, cell, T, B, D, H, bias=bias)
+    if projected:
+        p["x"] = p["x"] @ p["U"].T
+        p["U"] = None
+    _, cache_want = cell_forward(reference, cell, p)
+    want = cell_backward(reference, cell, p, cache_want)
+    _, cache = cell_forward(impl, cell, cast(p, dtype))
+    got = cell_backward(impl, cell, cast(p, dtype), cache)
+    for name in CELL_GRAD_NAMES[cell]:
+        if getattr(want, name) is None:
+            assert getattr(got, name) is None, name
+            continue
+        assert_close(getattr(got, name), getattr(want, name), dtype, name)
+
+
 @pytest.mark.parametrize("layout", [strided, fortran])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_memory_layout_does_not_change_results(backend, cell, dtype, layout, rng):

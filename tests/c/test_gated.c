@@ -12,9 +12,9 @@
  *               steps max(0, t-K)..t, from the states there, with only ds[t] (and dc[t])
  *               injected: the per-output window's definition.
  * The inference kernels must give the forward kernels' states bit for bit (run_f32,
- * run_f64), projecting the input 3 rows at a time here (CELL_CHUNK_ROWS, set by
- * tests/test_c_kernels.py), so that T is split into chunks with a remainder or, for B > 3,
- * one step per chunk. The float32 kernels run the same problems and must agree with the
+ * run_f64). Both they and the full backward pass work in chunks of steps, here of 3 rows
+ * (CELL_CHUNK_ROWS, set by tests/test_c_kernels.py), so that T is split into chunks with
+ * a remainder or, for B > 3, one step per chunk. The float32 kernels run the same problems and must agree with the
  * float64 ones. The
  * statuses the binding never lets reach C (bad dims, NULL arrays, no BLAS) are checked too.
  * Prints one line per failure and "N passed, M failed"; exits 1 on any failure. */
