@@ -36,6 +36,20 @@ static inline int64_t cell_pack_len(int64_t K, int64_t N) {
     return f32 > f64 ? f32 : f64;
 }
 
+/* Steps per chunk of the input projection when the gates are not kept (the inference
+ * kernels): about CELL_CHUNK_ROWS rows of gate pre-activations, at least one step, at most
+ * T, and the chunks balanced (T split into equal chunks but for one, less by < 1 step per
+ * chunk), so that no chunk is a sliver whose GEMM runs at a fraction of the speed. */
+#ifndef CELL_CHUNK_ROWS
+#define CELL_CHUNK_ROWS 512
+#endif
+static inline int64_t cell_chunk_steps(const fastrnn_dims *d) {
+    int64_t steps = (CELL_CHUNK_ROWS + d->B - 1) / d->B;
+    steps = steps < 1 ? 1 : steps > d->T ? d->T : steps;
+    const int64_t chunks = (d->T + steps - 1) / steps;
+    return (d->T + chunks - 1) / chunks;
+}
+
 /* Rows per partial sum in the bias gradients (sum_rows in cells_impl.h). */
 #define CELL_ROW_BLOCK 64
 

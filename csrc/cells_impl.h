@@ -74,23 +74,31 @@ static void FR_SUFFIX(input_projection)(const fastrnn_dims *d, int64_t GH, const
 /* The weight and input gradients, each one GEMM over all steps, from
  *   dgx (T,B,GH)  dL/d(U x_t + b_ih) of every step
  *   dgh (T,B,GH)  dL/d(W s_{t-1} + b_hh) (the same array as dgx for the LSTM)
- * and the forward's x (T,B,D), s0 (B,H), s (T,B,H), U (GH,D); dx, dU, dW overwritten.
+ * and the forward's x (T,B,D), s0 (B,H), s (T,B,H), U (GH,D); dx overwritten, dU and dW
+ * overwritten (accumulate = 0) or added to (accumulate = 1: T steps of a longer sequence,
+ * with s0 the state before the first of them).
  * U NULL (x was the projection itself, D = GH): dx = dgx and dU is not written. */
 static void FR_SUFFIX(weight_and_input_grads)(const fastrnn_dims *d, int64_t GH, const real *dgx,
                                               const real *dgh, const real *restrict x,
                                               const real *restrict s0, const real *restrict s,
-                                              const real *restrict U, real *restrict dx,
-                                              real *restrict dU, real *restrict dW) {
+                                              const real *restrict U, int accumulate,
+                                              real *restrict dx, real *restrict dU,
+                                              real *restrict dW) {
     const int64_t T = d->T, B = d->B, D = d->D, H = d->H;
-    /* dW = dgh_0.T @ s0 + dgh[1:].T @ s[:-1]  (GH, H) */
-    GEMM(1, 0, GH, H, B, 1, dgh, GH, s0, H, 0, dW, H);
-    if (T > 1) GEMM(1, 0, GH, H, (T - 1) * B, 1, dgh + B * GH, GH, s, H, 1, dW, H);
+    /* dW [+]= dgh_0.T @ s0 + dgh[1:].T @ s[:-1]  (GH, H); one GEMM when s0 is the row
+     * block just before s (steps inside a longer sequence) */
+    if (s0 + B * H == s) {
+        GEMM(1, 0, GH, H, T * B, 1, dgh, GH, s0, H, accumulate, dW, H);
+    } else {
+        GEMM(1, 0, GH, H, B, 1, dgh, GH, s0, H, accumulate, dW, H);
+        if (T > 1) GEMM(1, 0, GH, H, (T - 1) * B, 1, dgh + B * GH, GH, s, H, 1, dW, H);
+    }
     if (U == NULL) { /* x entered the gates as is */
         memcpy(dx, dgx, (size_t)(T * B * GH) * sizeof *dx);
         return;
     }
-    /* dU = dgx.T @ x  (GH, D), over all T*B rows */
-    GEMM(1, 0, GH, D, T * B, 1, dgx, GH, x, D, 0, dU, D);
+    /* dU [+]= dgx.T @ x  (GH, D), over all T*B rows */
+    GEMM(1, 0, GH, D, T * B, 1, dgx, GH, x, D, accumulate, dU, D);
     /* dx = dgx @ U  (T*B, D) */
     GEMM(0, 0, T * B, D, GH, 1, dgx, GH, U, D, 0, dx, D);
 }

@@ -251,6 +251,28 @@ fastrnn_status fastrnn_lstm_forward_f64(const fastrnn_dims *dims, const double *
                                         double *restrict s, double *restrict c,
                                         double *restrict gates, double *restrict work);
 
+/* Elements of workspace fastrnn_lstm_infer_* needs (0 on bad dims): the forward's and the
+ * gates of a chunk of steps, a few hundred rows of (4H,), not T*B of them. */
+int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims);
+
+/* LSTM forward for inference: fastrnn_lstm_forward without the gates, which it projects a
+ * chunk of steps at a time into its workspace, so that nothing of size T*B*4H is held.
+ *   x, s0, c0, U, W, b_ih, b_hh   in   as for fastrnn_lstm_forward
+ *   s (T,B,H), c (T,B,H)          out  every hidden and cell state, as there
+ *   work  fastrnn_lstm_infer_work_len(dims) elements, undefined after
+ * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or FASTRNN_ERR_NO_BLAS. */
+fastrnn_status fastrnn_lstm_infer_f32(const fastrnn_dims *dims, const float *restrict x,
+                                      const float *restrict s0, const float *restrict c0,
+                                      const float *restrict U, const float *restrict W,
+                                      const float *restrict b_ih, const float *restrict b_hh,
+                                      float *restrict s, float *restrict c, float *restrict work);
+fastrnn_status fastrnn_lstm_infer_f64(const fastrnn_dims *dims, const double *restrict x,
+                                      const double *restrict s0, const double *restrict c0,
+                                      const double *restrict U, const double *restrict W,
+                                      const double *restrict b_ih, const double *restrict b_hh,
+                                      double *restrict s, double *restrict c,
+                                      double *restrict work);
+
 /* Elements of workspace fastrnn_lstm_backward_* needs (0 on bad dims). */
 int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate);
 
@@ -305,6 +327,27 @@ fastrnn_status fastrnn_gru_forward_f64(const fastrnn_dims *dims, const double *r
                                        const double *restrict b_hh, double *restrict s,
                                        double *restrict gates, double *restrict hn,
                                        double *restrict work);
+
+/* Elements of workspace fastrnn_gru_infer_* needs (0 on bad dims): the forward's, the gates
+ * of a chunk of steps, a few hundred rows of (3H,), not T*B of them, and hn of one step. */
+int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims);
+
+/* GRU forward for inference: fastrnn_gru_forward without gates and hn, which it keeps for a
+ * chunk of steps in its workspace, so that nothing of size T*B*3H or T*B*H but s is held.
+ *   x, s0, U, W, b_ih, b_hh   in   as for fastrnn_gru_forward
+ *   s (T,B,H)                 out  every hidden state, as there
+ *   work  fastrnn_gru_infer_work_len(dims) elements, undefined after
+ * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or FASTRNN_ERR_NO_BLAS. */
+fastrnn_status fastrnn_gru_infer_f32(const fastrnn_dims *dims, const float *restrict x,
+                                     const float *restrict s0, const float *restrict U,
+                                     const float *restrict W, const float *restrict b_ih,
+                                     const float *restrict b_hh, float *restrict s,
+                                     float *restrict work);
+fastrnn_status fastrnn_gru_infer_f64(const fastrnn_dims *dims, const double *restrict x,
+                                     const double *restrict s0, const double *restrict U,
+                                     const double *restrict W, const double *restrict b_ih,
+                                     const double *restrict b_hh, double *restrict s,
+                                     double *restrict work);
 
 /* Elements of workspace fastrnn_gru_backward_* needs (0 on bad dims). */
 int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate);

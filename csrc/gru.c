@@ -19,11 +19,18 @@
  *             before it is added; or W packed once per call, see cells.h), and one
  *             elementwise function over the step's rows (compiled for AVX-512 and AVX2 too,
  *             simd.h): the biases, the vectorized sigmoid and tanh on the gate blocks, s_t.
+ *   inference the same, but with the gates projected about 512 rows (whole steps) at a
+ *             time into one workspace buffer (cells.h), so that nothing of T*B*3H is held
+ *             (fastrnn_gru_infer), nor hn (one step's); a GEMM of 512 rows still runs near
+ *             full speed.
  *   backward  a sequential sweep computes the gradients of both pre-activation terms,
- *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (T,B,3H), one GEMM
+ *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (B,3H), one GEMM
  *             per step for what reaches s_{t-1} (W packed once per call when the forward's
- *             is); then dU, dW, dx are each one large GEMM over all steps, and db_hh's r
- *             and z blocks are db_ih's.
+ *             is); they are kept for a chunk of about 512 rows (whole steps, as in
+ *             inference), and once the sweep has passed a chunk, its share of dU, dW and
+ *             its rows of dx are each one GEMM over the chunk's rows (the per-output window
+ *             keeps them for all steps and runs those GEMMs once); db_hh's r and z blocks
+ *             are db_ih's.
  * The bodies live in gru_impl.h (and cells_impl.h), instantiated for float and double. */
 #include <stddef.h>
 #include <string.h>
@@ -40,15 +47,23 @@ int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims) {
     return cell_pack_len(dims->H, 3 * dims->H) + (dims->B * 3 + 4) * dims->H;
 }
 
+int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims) {
+    if (!cell_dims_ok(dims, 3)) return 0;
+    /* the forward's, then the gates of one chunk of steps (cells.h) and hn of one step */
+    return fastrnn_gru_forward_work_len(dims) +
+           (cell_chunk_steps(dims) * 3 + 1) * dims->B * dims->H;
+}
+
 int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!cell_dims_ok(dims, 3)) return 0;
-    const int64_t states = dims->T * dims->B * dims->H;
-    /* dgx and dgh (T,B,3H) and 3H for the partial sums of the bias gradients; then for
-     * full BPTT the packed W (3H,H), for a window shorter than the sequence the lag-by-lag
-     * buffers dgx_lag, dgh_lag (T,B,3H) and gs (T,B,H) (gru_backward_truncated in
-     * gru_impl.h). */
-    const int full = truncate < 0 || truncate >= dims->T - 1;
-    return 6 * states + 3 * dims->H + (full ? cell_pack_len(3 * dims->H, dims->H) : 7 * states);
+    const int64_t states = dims->T * dims->B * dims->H, G = 3 * dims->H;
+    /* Full BPTT: the packed W (3H,H), dgx and dgh for a chunk of steps (cells.h) and 2 * 3H
+     * for the partial sums of the bias gradients (gru_backward_full in gru_impl.h). A window
+     * shorter than the sequence: dgx and dgh (T,B,3H), 3H for the partial sums, and the
+     * lag-by-lag buffers dgx_lag, dgh_lag (T,B,3H) and gs (T,B,H) (gru_backward_truncated). */
+    if (truncate < 0 || truncate >= dims->T - 1)
+        return cell_pack_len(G, dims->H) + 2 * cell_chunk_steps(dims) * dims->B * G + 2 * G;
+    return 13 * states + G;
 }
 
 #define real float

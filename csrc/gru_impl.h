@@ -34,18 +34,21 @@ static void FR_SUFFIX(gru_step_forward)(int64_t B, int64_t H, real *restrict a,
     }
 }
 
-fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const real *restrict x,
-                                              const real *restrict s0, const real *restrict U,
-                                              const real *restrict W, const real *restrict b_ih,
-                                              const real *restrict b_hh, real *restrict s,
-                                              real *restrict gates, real *restrict hn,
-                                              real *restrict work) {
-    if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
-        work == NULL)
-        return FASTRNN_ERR_ARG;
-    if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
-    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+/* The forward pass, projecting the input chunk_steps steps at a time:
+ *   gates (T,B,3H), hn (T,B,H)  the caller's arrays, which receive the gate values and hn
+ *                   of every step (chunk_steps = T: one projection GEMM over all T*B
+ *                   rows), or NULL:
+ *   chunk           then (chunk_steps,B,3H) + (B,H) of workspace: the gates of a chunk of
+ *                   steps, reused by every chunk, and hn of one step, so that inference
+ *                   keeps no gates beyond a few steps' worth.
+ * Each chunk's projection is still a GEMM over chunk_steps*B rows; then the recurrent
+ * terms and the biases step by step as before. */
+static void FR_SUFFIX(gru_forward_chunks)(const fastrnn_dims *dims, int64_t chunk_steps,
+                                          const real *restrict x, const real *restrict s0,
+                                          const real *restrict U, const real *restrict W,
+                                          const real *restrict b_ih, const real *restrict b_hh,
+                                          real *restrict s, real *restrict gates, real *restrict hn,
+                                          real *restrict chunk, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H;
     const int packed = cell_uses_packed(dims);
@@ -64,20 +67,57 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
     FR_SUFFIX(bias_sum)(2 * H, b_ih, b_hh, bias);
     FR_SUFFIX(bias_sum)(H, b_ih ? b_ih + 2 * H : NULL, NULL, bias + 2 * H);
     FR_SUFFIX(bias_sum)(H, b_hh ? b_hh + 2 * H : NULL, NULL, bias + 3 * H);
-    /* gates = x @ U.T  (T*B, 3H), then the recurrent terms and the biases step by step */
-    FR_SUFFIX(input_projection)(dims, G, x, U, gates);
-    for (int64_t t = 0; t < T; ++t) {
-        const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
-        /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
-        if (packed)
-            PACKED_GEMM(B, G, H, s_prev, H, W_T, 0, gh, G);
-        else if (transposed)
-            GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
-        else
-            GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 0, gh, G);
-        FR_SUFFIX(gru_step_forward)(B, H, gates + t * B * G, gh, bias, s_prev, hn + t * step,
-                                    s + t * step);
+    for (int64_t t0 = 0; t0 < T; t0 += chunk_steps) {
+        fastrnn_dims part = *dims; /* steps t0 .. t0 + part.T - 1 */
+        part.T = T - t0 < chunk_steps ? T - t0 : chunk_steps;
+        real *a0 = gates != NULL ? gates + t0 * B * G : chunk;
+        /* a0 = x[t0:t0+part.T] @ U.T  (part.T*B, 3H), then the recurrent terms and the
+         * biases step by step */
+        FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
+        for (int64_t t = t0; t < t0 + part.T; ++t) {
+            const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
+            /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
+            if (packed)
+                PACKED_GEMM(B, G, H, s_prev, H, W_T, 0, gh, G);
+            else if (transposed)
+                GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 0, gh, G);
+            else
+                GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 0, gh, G);
+            FR_SUFFIX(gru_step_forward)(B, H, a0 + (t - t0) * B * G, gh, bias, s_prev,
+                                        hn != NULL ? hn + t * step : chunk + chunk_steps * B * G,
+                                        s + t * step);
+        }
     }
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const real *restrict x,
+                                              const real *restrict s0, const real *restrict U,
+                                              const real *restrict W, const real *restrict b_ih,
+                                              const real *restrict b_hh, real *restrict s,
+                                              real *restrict gates, real *restrict hn,
+                                              real *restrict work) {
+    if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
+        work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    FR_SUFFIX(gru_forward_chunks)(dims, dims->T, x, s0, U, W, b_ih, b_hh, s, gates, hn, NULL, work);
+    return FASTRNN_OK;
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_gru_infer)(const fastrnn_dims *dims, const real *restrict x,
+                                            const real *restrict s0, const real *restrict U,
+                                            const real *restrict W, const real *restrict b_ih,
+                                            const real *restrict b_hh, real *restrict s,
+                                            real *restrict work) {
+    if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL || work == NULL) return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    real *chunk = work + fastrnn_gru_forward_work_len(dims); /* after W_T, gh and the bias */
+    FR_SUFFIX(gru_forward_chunks)(dims, cell_chunk_steps(dims), x, s0, U, W, b_ih, b_hh, s, NULL,
+                                  NULL, chunk, work);
     return FASTRNN_OK;
 }
 
@@ -131,30 +171,57 @@ static void FR_SUFFIX(gru_steps_backward)(int64_t steps, int64_t B, int64_t H, c
  *   ds0 = ds_t + (what reached s_t from step t+1), then
  *   ds0 = ds0 * z_t + dgh_t @ W: what reaches s_{t-1}
  * so that after step 0 it holds what reaches s0. packed is W packed as the (3H,H)
- * right-hand side, or NULL for the BLAS. */
-static void FR_SUFFIX(gru_backward_full)(const fastrnn_dims *dims, const real *restrict W,
-                                         const real *restrict packed, const real *restrict s0,
-                                         const real *restrict s, const real *restrict gates,
-                                         const real *restrict hn, const real *restrict ds,
-                                         real *restrict dgx, real *restrict dgh,
-                                         real *restrict ds0) {
-    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
-    const int64_t step = B * H;
+ * right-hand side, or NULL for the BLAS.
+ * dgx and dgh are kept for a chunk of steps only (cells.h): once the sweep has passed a
+ * chunk, its share of dU, dW, the bias gradients and its rows of dx are computed, each one
+ * GEMM over the chunk's rows (dU, dW and the bias gradients accumulated chunk after
+ * chunk), and the next chunk reuses the buffers:
+ *   dgx, dgh (chunk_steps,B,3H); sums (3H): the bias gradients' partial sums, partial (3H)
+ *   sum_rows's. */
+static void FR_SUFFIX(gru_backward_full)(
+    const fastrnn_dims *dims, const real *restrict x, const real *restrict s0,
+    const real *restrict U, const real *restrict W, const real *restrict packed,
+    const real *restrict s, const real *restrict gates, const real *restrict hn,
+    const real *restrict ds, real *restrict dgx, real *restrict dgh, real *restrict partial,
+    real *restrict sums, real *restrict dx, real *restrict ds0, real *restrict dU,
+    real *restrict dW, real *restrict db_ih, real *restrict db_hh) {
+    const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 3 * H;
+    const int64_t step = B * H, chunk_steps = cell_chunk_steps(dims);
     memset(ds0, 0, (size_t)step * sizeof *ds0);
-    for (int64_t t = T - 1; t >= 0; --t) {
-        const int64_t o = t * step;
-        const real *gates_t = gates + t * B * G;
-        real *dgh_t = dgh + t * B * G;
-        FR_SUFFIX(add_into)(step, ds + o, ds0);
-        /* dgx_t, dgh_t, and ds0 = dL/ds_t * z_t */
-        FR_SUFFIX(gru_rows_backward)(B, H, gates_t, hn + o, t > 0 ? s + o - step : s0, ds0, 1,
-                                     dgx + t * B * G, dgh_t);
-        /* ds0 += dgh_t @ W  (B, H) */
-        if (packed != NULL)
-            PACKED_GEMM(B, H, G, dgh_t, G, packed, 1, ds0, H);
-        else
-            GEMM(0, 0, B, H, G, 1, dgh_t, G, W, H, 1, ds0, H);
+    for (int64_t t1 = T; t1 > 0;) { /* the chunk of steps t0 .. t1-1 */
+        const int64_t t0 = t1 > chunk_steps ? t1 - chunk_steps : 0;
+        for (int64_t t = t1 - 1; t >= t0; --t) {
+            const int64_t o = t * step;
+            real *dgh_t = dgh + (t - t0) * B * G;
+            FR_SUFFIX(add_into)(step, ds + o, ds0);
+            /* dgx_t, dgh_t, and ds0 = dL/ds_t * z_t */
+            FR_SUFFIX(gru_rows_backward)(B, H, gates + t * B * G, hn + o, t > 0 ? s + o - step : s0,
+                                         ds0, 1, dgx + (t - t0) * B * G, dgh_t);
+            /* ds0 += dgh_t @ W  (B, H) */
+            if (packed != NULL)
+                PACKED_GEMM(B, H, G, dgh_t, G, packed, 1, ds0, H);
+            else
+                GEMM(0, 0, B, H, G, 1, dgh_t, G, W, H, 1, ds0, H);
+        }
+        /* the chunk's share of dU, dW (the first chunk, at the top, overwrites them), its
+         * rows of dx, and of the bias gradients: db_ih's over dgx, db_hh's n block over
+         * dgh's (its r and z blocks are db_ih's, copied at the end) */
+        fastrnn_dims part = *dims;
+        part.T = t1 - t0;
+        const int64_t rows = part.T * B;
+        const int first = t1 == T;
+        FR_SUFFIX(weight_and_input_grads)(&part, G, dgx, dgh, x + t0 * B * D,
+                                          t0 > 0 ? s + (t0 - 1) * step : s0, s + t0 * step, U,
+                                          !first, dx + t0 * B * D, dU, dW);
+        if (db_ih != NULL) {
+            FR_SUFFIX(sum_rows)(rows, G, dgx, G, partial, first ? db_ih : sums);
+            if (!first) FR_SUFFIX(add_into)(G, sums, db_ih);
+            FR_SUFFIX(sum_rows)(rows, H, dgh + 2 * H, G, partial, first ? db_hh + 2 * H : sums);
+            if (!first) FR_SUFFIX(add_into)(H, sums, db_hh + 2 * H);
+        }
+        t1 = t0;
     }
+    if (db_ih != NULL) memcpy(db_hh, db_ih, (size_t)(2 * H) * sizeof *db_hh);
 }
 
 /* Per-output window of K < T-1 steps, lag by lag (see lstm_impl.h): with gs^k_j what
@@ -209,22 +276,22 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
+    if (truncate < 0 || truncate >= T - 1) { /* see fastrnn_gru_backward_work_len */
+        const int packed = cell_uses_packed(dims);
+        const int64_t chunk = cell_chunk_steps(dims) * B * G;
+        real *W_packed = work, *dgx = work + cell_pack_len(G, H), *dgh = dgx + chunk;
+        real *partial = dgh + chunk;
+        if (packed) PACK(0, G, H, W, H, W_packed); /* W, the (K,N) = (3H,H) right-hand side */
+        FR_SUFFIX(gru_backward_full)(dims, x, s0, U, W, packed ? W_packed : NULL, s, gates, hn, ds,
+                                     dgx, dgh, partial, partial + G, dx, ds0, dU, dW, db_ih, db_hh);
+        return FASTRNN_OK;
+    }
     real *dgx = work;                /* (T,B,3H) */
     real *dgh = dgx + T * B * G;     /* (T,B,3H) */
     real *partial = dgh + T * B * G; /* (3H) */
     real *rest = partial + G;        /* see fastrnn_gru_backward_work_len */
-
-    if (truncate < 0 || truncate >= T - 1) {
-        const int packed = cell_uses_packed(dims);
-        if (packed) PACK(0, G, H, W, H, rest); /* W, the (K,N) = (3H,H) right-hand side */
-        FR_SUFFIX(gru_backward_full)(dims, W, packed ? rest : NULL, s0, s, gates, hn, ds, dgx, dgh,
-                                     ds0);
-    } else {
-        FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, dgx, dgh, ds0,
-                                          rest);
-    }
-
-    FR_SUFFIX(weight_and_input_grads)(dims, G, dgx, dgh, x, s0, s, U, dx, dU, dW);
+    FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, dgx, dgh, ds0, rest);
+    FR_SUFFIX(weight_and_input_grads)(dims, G, dgx, dgh, x, s0, s, U, 0, dx, dU, dW);
     if (db_ih != NULL) {
         FR_SUFFIX(sum_rows)(T * B, G, dgx, G, partial, db_ih);
         /* dgh's r and z blocks are dgx's: only the n block has a sum of its own */

@@ -16,9 +16,15 @@
  *             per call, or packed once per call, see cells.h), and one elementwise
  *             function over the step's rows (compiled for AVX-512 and AVX2 too, simd.h):
  *             the biases, the vectorized sigmoid and tanh on the gate blocks, c_t, s_t.
- *   backward  a sequential sweep computes da_t = dL/d(pre-activations at t) (T,B,4H), one
+ *   inference the same, but with the gates projected about 512 rows (whole steps) at a
+ *             time into one workspace buffer (cells.h), so that nothing of T*B*4H is held
+ *             (fastrnn_lstm_infer); a GEMM of 512 rows still runs near full speed.
+ *   backward  a sequential sweep computes da_t = dL/d(pre-activations at t) (B,4H), one
  *             GEMM per step for what reaches s_{t-1} (W packed once per call when the
- *             forward's is); then dU, dW, dx are each one large GEMM over all steps.
+ *             forward's is); da is kept for a chunk of about 512 rows (whole steps, as in
+ *             inference), and once the sweep has passed a chunk, its share of dU, dW and
+ *             its rows of dx are each one GEMM over the chunk's rows (the per-output
+ *             window keeps da of all steps and runs those GEMMs once, over all of them).
  * The bodies live in lstm_impl.h (and cells_impl.h), instantiated for float and double. */
 #include <stddef.h>
 #include <string.h>
@@ -34,14 +40,23 @@ int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims) {
     return cell_pack_len(dims->H, 4 * dims->H) + 4 * dims->H;
 }
 
+int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims) {
+    if (!cell_dims_ok(dims, 4)) return 0;
+    /* the forward's, then the gates of one chunk of steps (cells.h) */
+    return fastrnn_lstm_forward_work_len(dims) + cell_chunk_steps(dims) * dims->B * 4 * dims->H;
+}
+
 int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!cell_dims_ok(dims, 4)) return 0;
-    const int64_t states = dims->T * dims->B * dims->H;
-    /* da (T,B,4H), tanh(c) (T,B,H) and 4H for the partial sums of db; then for full BPTT
-     * the packed W (4H,H), for a window shorter than the sequence the lag-by-lag buffers
-     * da_lag (T,B,4H), gs and gc (T,B,H) (lstm_backward_truncated in lstm_impl.h). */
-    const int full = truncate < 0 || truncate >= dims->T - 1;
-    return 5 * states + 4 * dims->H + (full ? cell_pack_len(4 * dims->H, dims->H) : 6 * states);
+    const int64_t states = dims->T * dims->B * dims->H, G = 4 * dims->H;
+    /* Full BPTT: the packed W (4H,H), da for a chunk of steps (cells.h), tanh(c) of one
+     * step (B,H) and 2 * 4H for the partial sums of db (lstm_backward_full in lstm_impl.h).
+     * A window shorter than the sequence: da (T,B,4H), tanh(c) (T,B,H), 4H for the partial
+     * sums of db, and the lag-by-lag buffers da_lag (T,B,4H), gs and gc (T,B,H)
+     * (lstm_backward_truncated). */
+    if (truncate < 0 || truncate >= dims->T - 1)
+        return cell_pack_len(G, dims->H) + (cell_chunk_steps(dims) * G + dims->H) * dims->B + 2 * G;
+    return 11 * states + G;
 }
 
 #define real float

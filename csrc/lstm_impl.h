@@ -29,18 +29,20 @@ static void FR_SUFFIX(lstm_step_forward)(int64_t B, int64_t H, const real *restr
     }
 }
 
-fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const real *restrict x,
-                                               const real *restrict s0, const real *restrict c0,
-                                               const real *restrict U, const real *restrict W,
-                                               const real *restrict b_ih, const real *restrict b_hh,
-                                               real *restrict s, real *restrict c,
-                                               real *restrict gates, real *restrict work) {
-    if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
-        gates == NULL || work == NULL)
-        return FASTRNN_ERR_ARG;
-    if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
-    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+/* The forward pass, projecting the input chunk_steps steps at a time:
+ *   gates (T,B,4H)  the caller's array, which receives the gate values of every step
+ *                   (chunk_steps = T: one projection GEMM over all T*B rows), or NULL:
+ *   chunk           then (chunk_steps,B,4H) of workspace, reused by every chunk, so that
+ *                   inference keeps no gates beyond a few steps' worth.
+ * Each chunk's projection is still a GEMM over chunk_steps*B rows; then the recurrent
+ * term and the bias step by step as before. */
+static void FR_SUFFIX(lstm_forward_chunks)(const fastrnn_dims *dims, int64_t chunk_steps,
+                                           const real *restrict x, const real *restrict s0,
+                                           const real *restrict c0, const real *restrict U,
+                                           const real *restrict W, const real *restrict b_ih,
+                                           const real *restrict b_hh, real *restrict s,
+                                           real *restrict c, real *restrict gates,
+                                           real *restrict chunk, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
     const int packed = cell_uses_packed(dims);
@@ -56,21 +58,61 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
         FR_SUFFIX(transpose)(G, H, W, W_T);
     FR_SUFFIX(bias_sum)(G, b_ih, b_hh, bias);
 
-    /* gates = x @ U.T  (T*B, 4H), then the recurrent term and the bias step by step */
-    FR_SUFFIX(input_projection)(dims, G, x, U, gates);
-    for (int64_t t = 0; t < T; ++t) {
-        const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
-        const real *c_prev = t > 0 ? c + (t - 1) * step : c0;
-        real *a = gates + t * B * G;
-        /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
-        if (packed)
-            PACKED_GEMM(B, G, H, s_prev, H, W_T, 1, a, G);
-        else if (transposed)
-            GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
-        else
-            GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 1, a, G);
-        FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c + t * step, s + t * step);
+    for (int64_t t0 = 0; t0 < T; t0 += chunk_steps) {
+        fastrnn_dims part = *dims; /* steps t0 .. t0 + part.T - 1 */
+        part.T = T - t0 < chunk_steps ? T - t0 : chunk_steps;
+        real *a0 = gates != NULL ? gates + t0 * B * G : chunk;
+        /* a0 = x[t0:t0+part.T] @ U.T  (part.T*B, 4H), then the recurrent term and the bias
+         * step by step */
+        FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
+        for (int64_t t = t0; t < t0 + part.T; ++t) {
+            const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
+            const real *c_prev = t > 0 ? c + (t - 1) * step : c0;
+            real *a = a0 + (t - t0) * B * G;
+            /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
+            if (packed)
+                PACKED_GEMM(B, G, H, s_prev, H, W_T, 1, a, G);
+            else if (transposed)
+                GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
+            else
+                GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 1, a, G);
+            FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c + t * step, s + t * step);
+        }
     }
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const real *restrict x,
+                                               const real *restrict s0, const real *restrict c0,
+                                               const real *restrict U, const real *restrict W,
+                                               const real *restrict b_ih, const real *restrict b_hh,
+                                               real *restrict s, real *restrict c,
+                                               real *restrict gates, real *restrict work) {
+    if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
+        gates == NULL || work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    FR_SUFFIX(lstm_forward_chunks)(dims, dims->T, x, s0, c0, U, W, b_ih, b_hh, s, c, gates, NULL,
+                                   work);
+    return FASTRNN_OK;
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_lstm_infer)(const fastrnn_dims *dims, const real *restrict x,
+                                             const real *restrict s0, const real *restrict c0,
+                                             const real *restrict U, const real *restrict W,
+                                             const real *restrict b_ih, const real *restrict b_hh,
+                                             real *restrict s, real *restrict c,
+                                             real *restrict work) {
+    if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
+    if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
+        work == NULL)
+        return FASTRNN_ERR_ARG;
+    if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
+    if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    real *chunk = work + fastrnn_lstm_forward_work_len(dims); /* after W_T and the bias */
+    FR_SUFFIX(lstm_forward_chunks)(dims, cell_chunk_steps(dims), x, s0, c0, U, W, b_ih, b_hh, s, c,
+                                   NULL, chunk, work);
     return FASTRNN_OK;
 }
 
@@ -120,30 +162,56 @@ static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, 
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0 and dc0:
  *   ds0 = ds_t + da_{t+1} @ W,  dc0 = dc_t + (whole dL/dc_{t+1}) * f_{t+1}
  * so that after step 0 they hold what reaches s0 and c0. dc may be NULL (zeros). packed
- * is W packed as the (4H,H) right-hand side, or NULL for the BLAS. */
-static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *restrict W,
-                                          const real *restrict packed, const real *restrict c0,
+ * is W packed as the (4H,H) right-hand side, or NULL for the BLAS.
+ * da is kept for a chunk of steps only (cells.h): once the sweep has passed a chunk, its
+ * share of dU, dW, db and its rows of dx are computed, each one GEMM over the chunk's rows
+ * (dU, dW, db accumulated chunk after chunk), and the next chunk reuses the buffer:
+ *   da (chunk_steps,B,4H), tanh_c (B,H): tanh(c_t) of one step; sums (4H): db's partial
+ *   sums, partial (4H) sum_rows's. */
+static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *restrict x,
+                                          const real *restrict s0, const real *restrict c0,
+                                          const real *restrict U, const real *restrict W,
+                                          const real *restrict packed, const real *restrict s,
                                           const real *restrict c, const real *restrict gates,
-                                          const real *restrict tanh_c, const real *restrict ds,
-                                          const real *restrict dc, real *restrict da,
-                                          real *restrict ds0, real *restrict dc0) {
-    const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
-    const int64_t step = B * H;
+                                          const real *restrict ds, const real *restrict dc,
+                                          real *restrict da, real *restrict tanh_c,
+                                          real *restrict partial, real *restrict sums,
+                                          real *restrict dx, real *restrict ds0, real *restrict dc0,
+                                          real *restrict dU, real *restrict dW, real *restrict db) {
+    const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 4 * H;
+    const int64_t step = B * H, chunk_steps = cell_chunk_steps(dims);
     memset(ds0, 0, (size_t)step * sizeof *ds0);
     memset(dc0, 0, (size_t)step * sizeof *dc0);
-    for (int64_t t = T - 1; t >= 0; --t) {
-        const int64_t o = t * step;
-        real *da_t = da + t * B * G;
-        FR_SUFFIX(add_into)(step, ds + o, ds0);
-        if (dc != NULL) FR_SUFFIX(add_into)(step, dc + o, dc0);
-        /* da_t, and dc0 = dL/dc_t * f_t: what reaches c_{t-1} */
-        FR_SUFFIX(lstm_rows_backward)(B, H, gates + t * B * G, t > 0 ? c + o - step : c0,
-                                      tanh_c + o, ds0, dc0, 1, da_t);
-        /* ds0 = da_t @ W  (B, H): what reaches s_{t-1} */
-        if (packed != NULL)
-            PACKED_GEMM(B, H, G, da_t, G, packed, 0, ds0, H);
-        else
-            GEMM(0, 0, B, H, G, 1, da_t, G, W, H, 0, ds0, H);
+    for (int64_t t1 = T; t1 > 0;) { /* the chunk of steps t0 .. t1-1 */
+        const int64_t t0 = t1 > chunk_steps ? t1 - chunk_steps : 0;
+        for (int64_t t = t1 - 1; t >= t0; --t) {
+            const int64_t o = t * step;
+            real *da_t = da + (t - t0) * B * G;
+            FR_SUFFIX(add_into)(step, ds + o, ds0);
+            if (dc != NULL) FR_SUFFIX(add_into)(step, dc + o, dc0);
+            memcpy(tanh_c, c + o, (size_t)step * sizeof *tanh_c);
+            FR_SUFFIX(fastrnn_tanh)(step, tanh_c);
+            /* da_t, and dc0 = dL/dc_t * f_t: what reaches c_{t-1} */
+            FR_SUFFIX(lstm_rows_backward)(B, H, gates + t * B * G, t > 0 ? c + o - step : c0,
+                                          tanh_c, ds0, dc0, 1, da_t);
+            /* ds0 = da_t @ W  (B, H): what reaches s_{t-1} */
+            if (packed != NULL)
+                PACKED_GEMM(B, H, G, da_t, G, packed, 0, ds0, H);
+            else
+                GEMM(0, 0, B, H, G, 1, da_t, G, W, H, 0, ds0, H);
+        }
+        /* the chunk's share of dU, dW (the first chunk, at the top, overwrites them), its
+         * rows of dx, and of db */
+        fastrnn_dims part = *dims;
+        part.T = t1 - t0;
+        FR_SUFFIX(weight_and_input_grads)(&part, G, da, da, x + t0 * B * D,
+                                          t0 > 0 ? s + (t0 - 1) * step : s0, s + t0 * step, U,
+                                          t1 < T, dx + t0 * B * D, dU, dW);
+        if (db != NULL) {
+            FR_SUFFIX(sum_rows)(part.T * B, G, da, G, partial, t1 < T ? sums : db);
+            if (t1 < T) FR_SUFFIX(add_into)(G, sums, db);
+        }
+        t1 = t0;
     }
 }
 
@@ -205,24 +273,25 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t states = T * B * H;
+    if (truncate < 0 || truncate >= T - 1) { /* see fastrnn_lstm_backward_work_len */
+        const int packed = cell_uses_packed(dims);
+        real *W_packed = work, *da = work + cell_pack_len(G, H);
+        real *tanh_c = da + cell_chunk_steps(dims) * B * G, *partial = tanh_c + B * H;
+        if (packed) PACK(0, G, H, W, H, W_packed); /* W, the (K,N) = (4H,H) right-hand side */
+        FR_SUFFIX(lstm_backward_full)(dims, x, s0, c0, U, W, packed ? W_packed : NULL, s, c, gates,
+                                      ds, dc, da, tanh_c, partial, partial + G, dx, ds0, dc0, dU,
+                                      dW, db);
+        return FASTRNN_OK;
+    }
     real *da = work;                 /* (T,B,4H) */
     real *tanh_c = da + T * B * G;   /* (T,B,H) */
     real *partial = tanh_c + states; /* (4H) */
     real *rest = partial + G;        /* see fastrnn_lstm_backward_work_len */
-
     memcpy(tanh_c, c, (size_t)states * sizeof *tanh_c);
     FR_SUFFIX(fastrnn_tanh)(states, tanh_c);
-    if (truncate < 0 || truncate >= T - 1) {
-        const int packed = cell_uses_packed(dims);
-        if (packed) PACK(0, G, H, W, H, rest); /* W, the (K,N) = (4H,H) right-hand side */
-        FR_SUFFIX(lstm_backward_full)(dims, W, packed ? rest : NULL, c0, c, gates, tanh_c, ds, dc,
-                                      da, ds0, dc0);
-    } else {
-        FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, tanh_c, ds, dc, da, ds0,
-                                           dc0, rest);
-    }
-
-    FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, dx, dU, dW);
+    FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, tanh_c, ds, dc, da, ds0,
+                                       dc0, rest);
+    FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, 0, dx, dU, dW);
     if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, G, partial, db);
     return FASTRNN_OK;
 }

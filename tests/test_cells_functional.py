@@ -111,6 +111,54 @@ def test_need_cache_false_returns_same_states_and_no_cache(backend, cell, dtype,
         assert_array_equal(states_inference[name], a, err_msg=name)
 
 
+# (T, B, D, H) of inference calls long enough that the C kernels project the input in
+# chunks of about 512 rows (cells.h): chunks with a remainder step (301 x 2: 151 + 150
+# steps; 1100 x 1: 367 + 367 + 366; 45 x 13: 23 + 22), equal chunks (40 x 20), one chunk
+# (T = 1, B = 1).
+INFERENCE_SIZES = [(301, 2, 3, 5), (1100, 1, 4, 3), (45, 13, 6, 4), (40, 20, 2, 3), (1, 1, 3, 2)]
+
+
+@pytest.mark.parametrize("projected", [False, True], ids=["U", "U-None"])
+@pytest.mark.parametrize("T, B, D, H", INFERENCE_SIZES)
+@pytest.mark.parametrize("impl, dtype", CANDIDATES)
+def test_inference_matches_float64_reference(cell, impl, dtype, T, B, D, H, projected, rng):
+    p = cell_problem(rng, cell, T, B, D, H)
+    if projected:  # x is the input projection itself, (T, B, G*H)
+        p["x"] = p["x"] @ p["U"].T
+        p["U"] = None
+    states_want, _ = cell_forward(reference, cell, p)
+    states, cache = cell_forward(impl, cell, cast(p, dtype), need_cache=False)
+    assert cache is None
+    for name, want in states_want.items():
+        assert states[name].dtype == dtype
+        assert_close(states[name], want, dtype, name)
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("projected", [False, True], ids=["U", "U-None"])
+@pytest.mark.parametrize("T, B, D, H", INFERENCE_SIZES)
+@pytest.mark.parametrize("impl, dtype", CANDIDATES)
+def test_full_bptt_in_chunks_matches_float64_reference(
+    cell, impl, dtype, T, B, D, H, projected, bias, rng
+):
+    # The C kernels' full BPTT keeps the gates' gradients for a chunk of steps, as the
+    # inference kernels keep the gates, and sums dU, dW and the bias gradients chunk by
+    # chunk: the same sizes cross the chunks' edges.
+    p = cell_problem(rng, cell, T, B, D, H, bias=bias)
+    if projected:
+        p["x"] = p["x"] @ p["U"].T
+        p["U"] = None
+    _, cache_want = cell_forward(reference, cell, p)
+    want = cell_backward(reference, cell, p, cache_want)
+    _, cache = cell_forward(impl, cell, cast(p, dtype))
+    got = cell_backward(impl, cell, cast(p, dtype), cache)
+    for name in CELL_GRAD_NAMES[cell]:
+        if getattr(want, name) is None:
+            assert getattr(got, name) is None, name
+            continue
+        assert_close(getattr(got, name), getattr(want, name), dtype, name)
+
+
 @pytest.mark.parametrize("layout", [strided, fortran])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_memory_layout_does_not_change_results(backend, cell, dtype, layout, rng):

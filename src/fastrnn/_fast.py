@@ -120,7 +120,7 @@ def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     and an LSTMCache, or None with ``need_cache=False``.
     """
     x, s0, c0, U, W, b_ih, b_hh = _contract.check_lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
-    s, c, gates = _kernels.lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
+    s, c, gates = _kernels.lstm_forward(x, s0, c0, U, W, b_ih, b_hh, need_cache)
     cache = LSTMCache(x, s0, c0, U, W, b_ih, b_hh, s, c, gates) if need_cache else None
     return s, c, cache
 
@@ -150,7 +150,7 @@ def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     None with ``need_cache=False``.
     """
     x, s0, U, W, b_ih, b_hh = _contract.check_gru_forward(x, s0, U, W, b_ih, b_hh)
-    s, gates, hn = _kernels.gru_forward(x, s0, U, W, b_ih, b_hh)
+    s, gates, hn = _kernels.gru_forward(x, s0, U, W, b_ih, b_hh, need_cache)
     cache = GRUCache(x, s0, U, W, b_ih, b_hh, s, gates, hn) if need_cache else None
     return s, cache
 

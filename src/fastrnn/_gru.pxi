@@ -3,10 +3,11 @@
 
 def gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
                 const floating[:, ::1] W, const floating[::1] b_ih,
-                const floating[::1] b_hh):
+                const floating[::1] b_hh, bint need_cache=True):
     """(s, gates, hn) of the GRU over x: s (T,B,H), gates (T,B,3H) the values of r, z, n,
     hn (T,B,H) = W_n s_{t-1} + b_hn; U None means x is U x_t already; b_ih and b_hh are
-    (3H,) arrays or None."""
+    (3H,) arrays or None. need_cache False (inference): gates and hn are None, and the
+    kernel holds the gates of a few steps only (fastrnn_gru_infer)."""
     cdef fastrnn_dims d = gated_dims_from((x.shape[0], x.shape[1], x.shape[2]),
                                           matrix_shape(U), (W.shape[0], W.shape[1]), 3)
     cdef const floating[:, ::1] U_view
@@ -18,17 +19,30 @@ def gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
     cdef const floating *b_ih_ptr = data_or_null(b_ih, "b_ih", 3 * d.H, "(3H,)")
     cdef const floating *b_hh_ptr = data_or_null(b_hh, "b_hh", 3 * d.H, "(3H,)")
     dtype = np.float32 if floating is float else np.float64
-    cdef int64_t work_len = fastrnn_gru_forward_work_len(&d)
-    reserve("gru_forward", dtype, int(d.T) * d.B * 5 * d.H + work_len)
+    cdef int64_t work_len = (fastrnn_gru_forward_work_len(&d) if need_cache
+                             else fastrnn_gru_infer_work_len(&d))
+    reserve("gru_forward", dtype, int(d.T) * d.B * (5 if need_cache else 1) * d.H + work_len)
     s = np.empty((d.T, d.B, d.H), dtype=dtype)
-    gates = np.empty((d.T, d.B, 3 * d.H), dtype=dtype)
-    hn = np.empty((d.T, d.B, d.H), dtype=dtype)
     work = scratch(dtype, work_len)
     cdef floating[:, :, ::1] s_v = s
-    cdef floating[:, :, ::1] gates_v = gates
-    cdef floating[:, :, ::1] hn_v = hn
     cdef floating[::1] work_v = work
     cdef fastrnn_status status
+    if not need_cache:
+        with nogil:
+            if floating is float:
+                status = fastrnn_gru_infer_f32(
+                    &d, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], b_ih_ptr, b_hh_ptr,
+                    &s_v[0, 0, 0], &work_v[0])
+            else:
+                status = fastrnn_gru_infer_f64(
+                    &d, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], b_ih_ptr, b_hh_ptr,
+                    &s_v[0, 0, 0], &work_v[0])
+        raise_for_status(status, "gru_forward")
+        return s, None, None
+    gates = np.empty((d.T, d.B, 3 * d.H), dtype=dtype)
+    hn = np.empty((d.T, d.B, d.H), dtype=dtype)
+    cdef floating[:, :, ::1] gates_v = gates
+    cdef floating[:, :, ::1] hn_v = hn
     with nogil:
         if floating is float:
             status = fastrnn_gru_forward_f32(

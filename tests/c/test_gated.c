@@ -11,7 +11,11 @@
  *   window K    the sum over the output steps t of the kernels' own full backward over
  *               steps max(0, t-K)..t, from the states there, with only ds[t] (and dc[t])
  *               injected: the per-output window's definition.
- * The float32 kernels run the same problems and must agree with the float64 ones. The
+ * The inference kernels must give the forward kernels' states bit for bit (run_f32,
+ * run_f64). Both they and the full backward pass work in chunks of steps, here of 3 rows
+ * (CELL_CHUNK_ROWS, set by tests/test_c_kernels.py), so that T is split into chunks with
+ * a remainder or, for B > 3, one step per chunk. The float32 kernels run the same problems and must agree with the
+ * float64 ones. The
  * statuses the binding never lets reach C (bad dims, NULL arrays, no BLAS) are checked too.
  * Prints one line per failure and "N passed, M failed"; exits 1 on any failure. */
 #include <math.h>
@@ -150,7 +154,34 @@ static double plain_forward(const problem *p, const arrays *a, double *s, double
 
 /* ---- the kernels, in float or double, on arrays of double ------------------------- */
 
-/* run_f32 / run_f64: forward, then backward with window truncate, on a's inputs (copied
+/* infer_f32 / infer_f64: 1 when the inference kernel, on r's inputs (workspace and outputs
+ * of exactly their sizes), runs and gives bit for bit the states the forward kernel wrote
+ * in r: only the gates' buffer differs (a chunk of steps at a time, see cells.h; this
+ * driver is built with a chunk of CELL_CHUNK_ROWS = 3 rows, test_c_kernels.py). */
+#define DEFINE_INFER(real, SUF)                                                                   \
+    static int infer_##SUF(const problem *p, real *const r[N_ARRAYS]) {                           \
+        const fastrnn_dims d = {p->T, p->B, p->D, p->H};                                          \
+        const size_t states = (size_t)(p->T * p->B * p->H);                                       \
+        const int64_t len =                                                                       \
+            p->lstm ? fastrnn_lstm_infer_work_len(&d) : fastrnn_gru_infer_work_len(&d);           \
+        real *work = malloc(sizeof(real) * (size_t)len), *s = malloc(sizeof(real) * states);      \
+        real *c = p->lstm ? malloc(sizeof(real) * states) : NULL;                                 \
+        const fastrnn_status status =                                                             \
+            p->lstm                                                                               \
+                ? fastrnn_lstm_infer_##SUF(&d, r[X], r[S0], r[C0], r[U], r[W], r[BIH], r[BHH], s, \
+                                           c, work)                                               \
+                : fastrnn_gru_infer_##SUF(&d, r[X], r[S0], r[U], r[W], r[BIH], r[BHH], s, work);  \
+        const int same = status == FASTRNN_OK && memcmp(s, r[S], sizeof(real) * states) == 0 &&   \
+                         (c == NULL || memcmp(c, r[C], sizeof(real) * states) == 0);              \
+        free(work);                                                                               \
+        free(s);                                                                                  \
+        free(c);                                                                                  \
+        return same;                                                                              \
+    }
+DEFINE_INFER(float, f32)
+DEFINE_INFER(double, f64)
+
+/* run_f32 / run_f64: forward (and inference, which must agree bit for bit), then backward with window truncate, on a's inputs (copied
  * into buffers of the kernel's type and of exactly their sizes); the outputs into a. */
 #define DEFINE_RUN(real, SUF)                                                                     \
     static int run_##SUF(const problem *p, int64_t truncate, arrays *a) {                         \
@@ -184,12 +215,13 @@ static double plain_forward(const problem *p, const arrays *a, double *s, double
                                            r[HN], r[DS], r[DX], r[DS0], r[DU], r[DW], r[DBIH],    \
                                            r[DBHH], bw);                                          \
         }                                                                                         \
+        const int same = infer_##SUF(p, r);                                                       \
         for (int k = N_INPUTS; k < N_ARRAYS; ++k)                                                 \
             for (int64_t i = 0; r[k] != NULL && i < n[k]; ++i) a->v[k][i] = r[k][i];              \
         for (int k = 0; k < N_ARRAYS; ++k) free(r[k]);                                            \
         free(fw);                                                                                 \
         free(bw);                                                                                 \
-        return f == FASTRNN_OK && b == FASTRNN_OK;                                                \
+        return f == FASTRNN_OK && b == FASTRNN_OK && same;                                        \
     }
 DEFINE_RUN(float, f32)
 DEFINE_RUN(double, f64)
@@ -340,6 +372,11 @@ static void check_statuses(void) {
     check(fastrnn_gru_forward_f64(&d, in, in, in, in, NULL, NULL, o[0], o[1], o[2], work) ==
               FASTRNN_ERR_NO_BLAS,
           "no BLAS yet", "gru");
+    check(fastrnn_lstm_infer_f64(&d, in, in, in, in, in, NULL, NULL, o[0], o[1], work) ==
+              FASTRNN_ERR_NO_BLAS,
+          "no BLAS yet", "lstm_infer");
+    check(fastrnn_gru_infer_f64(&d, in, in, in, in, NULL, NULL, o[0], work) == FASTRNN_ERR_NO_BLAS,
+          "no BLAS yet", "gru_infer");
     check(fastrnn_blas_set(plain_sgemm, plain_dgemm, plain_sgemv, plain_dgemv) == FASTRNN_OK,
           "the plain BLAS is installed", "status");
     /* 4H beyond the BLAS's int; T*B*4H times the workspace's buffers beyond int64 */
@@ -350,7 +387,9 @@ static void check_statuses(void) {
         check(fastrnn_lstm_forward_work_len(&bad[k]) == 0 &&
                   fastrnn_lstm_backward_work_len(&bad[k], 0) == 0 &&
                   fastrnn_gru_forward_work_len(&bad[k]) == 0 &&
-                  fastrnn_gru_backward_work_len(&bad[k], 0) == 0,
+                  fastrnn_gru_backward_work_len(&bad[k], 0) == 0 &&
+                  fastrnn_lstm_infer_work_len(&bad[k]) == 0 &&
+                  fastrnn_gru_infer_work_len(&bad[k]) == 0,
               "bad dims need no workspace", "status");
         check(fastrnn_lstm_forward_f64(&bad[k], in, in, in, in, in, NULL, NULL, o[0], o[1], o[2],
                                        work) == FASTRNN_ERR_DIMS,
@@ -358,6 +397,12 @@ static void check_statuses(void) {
         check(fastrnn_gru_backward_f64(&bad[k], -1, in, in, in, in, in, in, in, in, o[0], o[1],
                                        o[2], o[3], NULL, NULL, work) == FASTRNN_ERR_DIMS,
               "bad dims give FASTRNN_ERR_DIMS", "gru");
+        check(fastrnn_lstm_infer_f64(&bad[k], in, in, in, in, in, NULL, NULL, o[0], o[1], work) ==
+                  FASTRNN_ERR_DIMS,
+              "bad dims give FASTRNN_ERR_DIMS", "lstm_infer");
+        check(fastrnn_gru_infer_f64(&bad[k], in, in, in, in, NULL, NULL, o[0], work) ==
+                  FASTRNN_ERR_DIMS,
+              "bad dims give FASTRNN_ERR_DIMS", "gru_infer");
     }
     check(fastrnn_lstm_forward_f64(&d, NULL, in, in, in, in, NULL, NULL, o[0], o[1], o[2], work) ==
               FASTRNN_ERR_ARG,
@@ -365,6 +410,14 @@ static void check_statuses(void) {
     check(fastrnn_gru_forward_f64(&d, in, in, in, in, NULL, NULL, o[0], NULL, o[2], work) ==
               FASTRNN_ERR_ARG,
           "a NULL output gives FASTRNN_ERR_ARG", "gru");
+    check(fastrnn_lstm_infer_f64(&d, in, in, in, in, in, NULL, NULL, o[0], NULL, work) ==
+              FASTRNN_ERR_ARG,
+          "a NULL output gives FASTRNN_ERR_ARG", "lstm_infer");
+    check(fastrnn_gru_infer_f64(&d, in, in, in, in, NULL, NULL, o[0], NULL) == FASTRNN_ERR_ARG,
+          "a NULL workspace gives FASTRNN_ERR_ARG", "gru_infer");
+    check(fastrnn_lstm_infer_f64(&d, in, in, in, NULL, in, NULL, NULL, o[0], o[1], work) ==
+              FASTRNN_ERR_DIMS,
+          "U NULL with D != 4H gives FASTRNN_ERR_DIMS", "lstm_infer");
     check(fastrnn_gru_backward_f64(&d, -1, in, in, in, in, in, in, in, in, o[0], o[1], o[2], o[3],
                                    o[4], NULL, work) == FASTRNN_ERR_ARG,
           "one bias gradient without the other gives FASTRNN_ERR_ARG", "gru");

@@ -38,6 +38,16 @@ for dtype in (np.float32, np.float64):
                                    normal(3 * H, H, dtype=dtype), bias, bias)  # fmt: skip
     for window in (None, 1):
         fastrnn.gru_backward(np.ones_like(s), cache, truncate=window)
+    # inference without the gates, and full BPTT, in several chunks of steps (T*B > 512)
+    long_x = normal(200, B, D, dtype=dtype)
+    U4, W4 = normal(4 * H, D, dtype=dtype), normal(4 * H, H, dtype=dtype)
+    fastrnn.lstm_forward(long_x, None, None, U4, W4, need_cache=False)
+    long_s, _, cache = fastrnn.lstm_forward(long_x, None, None, U4, W4)
+    fastrnn.lstm_backward(np.ones_like(long_s), cache)
+    U3, W3 = normal(3 * H, D, dtype=dtype), normal(3 * H, H, dtype=dtype)
+    fastrnn.gru_forward(long_x, None, U3, W3, need_cache=False)
+    long_s, cache = fastrnn.gru_forward(long_x, None, U3, W3)
+    fastrnn.gru_backward(np.ones_like(long_s), cache)
     ids = rng.integers(0, K, (T, B))
     e = fastrnn.embedding_forward(ids, normal(H, K, dtype=dtype))
     fastrnn.embedding_backward(e, ids, K)
