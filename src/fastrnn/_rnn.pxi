@@ -104,3 +104,86 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
                 db_ptr, &work_v[0])
     raise_for_status(status, "rnn_backward")
     return dx, ds0, dU, dW, db
+
+
+# ---- the common case, checked in one typed call ----------------------------------------
+#
+# fastrnn._fast first offers its arguments to rnn_forward_plain / rnn_backward_plain: when
+# they are what _contract's checks would pass through unchanged (ndarrays of one supported
+# dtype, C-contiguous and aligned, of consistent shapes), these check that here, at a
+# fraction of the cost, and run the kernel through the binding above (which checks again).
+# Anything else returns None and takes the general path, so every error keeps its type
+# and message.
+
+cdef object _ndarray = np.ndarray
+cdef object _F32 = np.dtype(np.float32)
+cdef object _F64 = np.dtype(np.float64)
+
+
+cdef bint plain(object a, object dtype, tuple shape):
+    """a is an ndarray of exactly dtype and shape, C-contiguous and aligned: an array
+    _contract.as_float returns as it is."""
+    if type(a) is not _ndarray or a.dtype is not dtype or a.shape != shape:
+        return False
+    flags = a.flags
+    return flags.c_contiguous and flags.aligned
+
+
+cdef bint plain_nonlinearity(object nonlinearity):
+    return type(nonlinearity) is str and (nonlinearity == "tanh" or nonlinearity == "relu")
+
+
+def rnn_forward_plain(x, s0, U, W, b, nonlinearity):
+    """(s0, s) as fastrnn._fast.rnn_forward computes them, s0 zeros when None, if every
+    argument is plain (see above) and the shapes fit; else None."""
+    if type(x) is not _ndarray or not plain_nonlinearity(nonlinearity):
+        return None
+    dtype = x.dtype
+    if dtype is not _F32 and dtype is not _F64:
+        return None
+    x_shape = x.shape
+    if len(x_shape) != 3:
+        return None
+    T, B, D = x_shape
+    if type(W) is not _ndarray or len(W.shape) != 2:
+        return None
+    H = W.shape[0]
+    if T < 1 or B < 1 or D < 1 or H < 1 or not plain(x, dtype, x_shape) or \
+            not plain(W, dtype, (H, H)) or (U is None and D != H) or \
+            (U is not None and not plain(U, dtype, (H, D))) or \
+            (s0 is not None and not plain(s0, dtype, (B, H))) or \
+            (b is not None and not plain(b, dtype, (H,))):
+        return None
+    # _contract.check_rnn_forward's bound, then its zeros for s0=None
+    ensure_memory("rnn_forward", dtype.itemsize * (T * B * (D + H) + H * (D + 2 * H) + B * H))
+    if s0 is None:
+        s0 = np.zeros((B, H), dtype=dtype)
+    return s0, rnn_forward(x, s0, U, W, b, nonlinearity)
+
+
+def rnn_backward_plain(ds, cache, truncate):
+    """(dx, ds0, dU, dW, db) as fastrnn._fast.rnn_backward computes them for full BPTT
+    (truncate None), if the cache is an RNNCache of plain arrays that fit together and
+    ds is plain and shaped like cache.s; else None."""
+    if truncate is not None or type(cache) is not RNNCache:
+        return None
+    x, s0, U, W, b, s, nonlinearity = cache
+    if type(s) is not _ndarray or type(x) is not _ndarray or \
+            not plain_nonlinearity(nonlinearity):
+        return None
+    dtype = s.dtype
+    s_shape = s.shape
+    x_shape = x.shape
+    if (dtype is not _F32 and dtype is not _F64) or len(s_shape) != 3 or len(x_shape) != 3:
+        return None
+    T, B, H = s_shape
+    D = x_shape[2]
+    if T < 1 or B < 1 or D < 1 or H < 1 or not plain(s, dtype, s_shape) or \
+            not plain(x, dtype, (T, B, D)) or not plain(s0, dtype, (B, H)) or \
+            not plain(W, dtype, (H, H)) or (U is None and D != H) or \
+            (U is not None and not plain(U, dtype, (H, D))) or \
+            (b is not None and not plain(b, dtype, (H,))) or not plain(ds, dtype, s_shape):
+        return None
+    # _contract.check_rnn_backward's bound for full BPTT
+    ensure_memory("rnn_backward", dtype.itemsize * (T * B * (D + H) + T * B * H + H * (D + H)))
+    return rnn_backward(x, s0, U, W, s, ds, b is not None, nonlinearity, -1)
