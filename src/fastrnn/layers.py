@@ -326,8 +326,10 @@ class _RecurrentBase:
         if value is None:
             return None
         a = self._as_model_array(name, value)
-        L, H = self.num_layers * self.num_directions, self.hidden_size
-        letters = "num_layers" if self.num_directions == 1 else "2*num_layers"
+        L, H = self.num_layers * (2 if self.bidirectional else 1), self.hidden_size
+        if a.shape == ((L, H) if unbatched else (L, B, H)):  # the common case, kept cheap
+            return a[:, None, :] if unbatched else a
+        letters = "num_layers" if L == self.num_layers else "2*num_layers"
         if unbatched:
             if a.shape != (L, H):
                 raise ValueError(
@@ -381,14 +383,14 @@ class _RecurrentBase:
             # One kernel call: the loop below without index arrays, masks or copies.
             states, cache = self._cell_forward(
                 x,
-                tuple(None if h is None else h[0] for h in initial),
+                tuple([None if h is None else h[0] for h in initial]),
                 self._weights(0, 0),
                 need_cache,
             )
             self._last = _ForwardPass([[cache]], T, B, unbatched, None) if need_cache else None
             out = self._output(states[0], unbatched)
             # The final states are copies: out may be changed in place by the caller.
-            return out, tuple(self._final(state[-1:].copy(), unbatched) for state in states)
+            return out, tuple([self._final(state[-1:].copy(), unbatched) for state in states])
         ends = _Lengths(lengths, T, B)
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         finals = [np.empty(shape, dtype=self.dtype) for _ in self.state_names]
@@ -494,7 +496,7 @@ class _RecurrentBase:
         grads = dict(zip(self._weight_names(0, 0), cell_grads, strict=True))
         self.grads = {name: grads[name] for name in self.params}
         unbatched = self._last.unbatched
-        return self._output(dx, unbatched), tuple(self._final(g[None], unbatched) for g in d_init)
+        return self._output(dx, unbatched), tuple([self._final(g[None], unbatched) for g in d_init])
 
     # ---- weights -------------------------------------------------------------------
 
