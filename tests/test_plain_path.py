@@ -36,18 +36,22 @@ def misaligned(a):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("with_U", [True, False])
-def test_plain_path_equals_general_path(dtype, with_U):
+@pytest.mark.parametrize("with_b", [True, False])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_plain_path_equals_general_path(dtype, with_U, with_b, nonlinearity):
     x, s0, U, W, b, ds = problem(dtype)
     if not with_U:
         x, U = x[..., :H].copy(), None
-    assert _kernels.rnn_forward_plain(x, s0, U, W, b, "tanh") is not None
-    s, cache = _fast.rnn_forward(x, s0, U, W, b)
+    b = b if with_b else None
+    f = nonlinearity
+    assert _kernels.rnn_forward_plain(x, s0, U, W, b, f) is not None
+    s, cache = _fast.rnn_forward(x, s0, U, W, b, nonlinearity=f)
     assert _kernels.rnn_backward_plain(ds, cache, None) is not None
     g = _fast.rnn_backward(ds, cache)
     # the same call through the general path: a Fortran-ordered W is converted there
     Wf = np.asfortranarray(W)
-    assert _kernels.rnn_forward_plain(x, s0, U, Wf, b, "tanh") is None
-    s_general, cache_general = _fast.rnn_forward(x, s0, U, Wf, b)
+    assert _kernels.rnn_forward_plain(x, s0, U, Wf, b, f) is None
+    s_general, cache_general = _fast.rnn_forward(x, s0, U, Wf, b, nonlinearity=f)
     g_general = _fast.rnn_backward(ds, cache_general, truncate=T)  # K >= T-1: full BPTT
     assert_array_equal(s, s_general)
     for got, want in zip(g, g_general, strict=True):
