@@ -28,8 +28,12 @@ def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
     None; returns s (T,B,H) and an RNNCache, or None with ``need_cache=False`` (inference
     keeps nothing for backward).
     """
-    x, s0, U, W, b = _contract.check_rnn_forward(x, s0, U, W, b, nonlinearity)
-    s = _kernels.rnn_forward(x, s0, U, W, b, nonlinearity)
+    plain = _kernels.rnn_forward_plain(x, s0, U, W, b, nonlinearity)  # the common case
+    if plain is None:
+        x, s0, U, W, b = _contract.check_rnn_forward(x, s0, U, W, b, nonlinearity)
+        s = _kernels.rnn_forward(x, s0, U, W, b, nonlinearity)
+    else:
+        s0, s = plain
     cache = RNNCache(x, s0, U, W, b, s, nonlinearity) if need_cache else None
     return s, cache
 
@@ -41,13 +45,15 @@ def rnn_backward(ds, cache, *, truncate=None):
     step, the cache of the forward call, truncate None (full BPTT) or K >= 0 (per-output
     window); returns RNNGrads (dx, ds0, dU, dW, db), dU None without U, db None without b.
     """
-    ds, cache, K = _contract.check_rnn_backward(ds, cache, truncate)
-    x, s0, U, W, b, s, nonlinearity = cache
-    full = K is None or K >= x.shape[0] - 1  # also keeps a huge K out of int64
-    dx, ds0, dU, dW, db = _kernels.rnn_backward(
-        x, s0, U, W, s, ds, b is not None, nonlinearity, -1 if full else K
-    )
-    return RNNGrads(dx, ds0, dU, dW, db)
+    grads = _kernels.rnn_backward_plain(ds, cache, truncate)  # the common case
+    if grads is None:
+        ds, cache, K = _contract.check_rnn_backward(ds, cache, truncate)
+        x, s0, U, W, b, s, nonlinearity = cache
+        full = K is None or K >= x.shape[0] - 1  # also keeps a huge K out of int64
+        grads = _kernels.rnn_backward(
+            x, s0, U, W, s, ds, b is not None, nonlinearity, -1 if full else K
+        )
+    return RNNGrads(*grads)
 
 
 # ---- language-model kernels (issue 3) -------------------------------------------------

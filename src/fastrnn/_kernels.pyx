@@ -12,7 +12,7 @@ import operator
 
 import numpy as np
 
-from ._contract import ensure_memory
+from ._contract import RNNCache, ensure_memory
 
 _NONLINEARITIES = {"tanh": FASTRNN_TANH, "relu": FASTRNN_RELU}
 _STATUS_NAMES = {

@@ -326,8 +326,10 @@ class _RecurrentBase:
         if value is None:
             return None
         a = self._as_model_array(name, value)
-        L, H = self.num_layers * self.num_directions, self.hidden_size
-        letters = "num_layers" if self.num_directions == 1 else "2*num_layers"
+        L, H = self.num_layers * (2 if self.bidirectional else 1), self.hidden_size
+        if a.shape == ((L, H) if unbatched else (L, B, H)):  # the common case, kept cheap
+            return a[:, None, :] if unbatched else a
+        letters = "num_layers" if L == self.num_layers else "2*num_layers"
         if unbatched:
             if a.shape != (L, H):
                 raise ValueError(
@@ -377,6 +379,18 @@ class _RecurrentBase:
             for name, value in zip(self.state_names, initial, strict=True)
         ]
         lengths = self._lengths(lengths, T, B, unbatched)
+        if lengths is None and self.num_layers == 1 and not self.bidirectional:
+            # One kernel call: the loop below without index arrays, masks or copies.
+            states, cache = self._cell_forward(
+                x,
+                tuple([None if h is None else h[0] for h in initial]),
+                self._weights(0, 0),
+                need_cache,
+            )
+            self._last = _ForwardPass([[cache]], T, B, unbatched, None) if need_cache else None
+            out = self._output(states[0], unbatched)
+            # The final states are copies: out may be changed in place by the caller.
+            return out, tuple([self._final(state[-1:].copy(), unbatched) for state in states])
         ends = _Lengths(lengths, T, B)
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         finals = [np.empty(shape, dtype=self.dtype) for _ in self.state_names]
@@ -434,6 +448,8 @@ class _RecurrentBase:
             for name, value in zip(self.state_names, d_finals, strict=True)
         ]
         _contract.check_truncate(truncate)  # before any kernel runs
+        if len(last.caches) == 1 and directions == 1 and last.lengths is None:
+            return self._backward_one_call(last.caches[0][0], dout, d_finals, truncate)
         ends = _Lengths(last.lengths, T, B)
         shape = (self.num_layers * directions, B, H)
         d_initial = [np.empty(shape, dtype=self.dtype) for _ in self.state_names]
@@ -465,6 +481,22 @@ class _RecurrentBase:
         self.grads = {name: grads[name] for name in self.params}
         dx = self._output(ends.masked(d_above), unbatched)
         return dx, tuple(self._final(g, unbatched) for g in d_initial)
+
+    def _backward_one_call(self, cache, dout, d_finals: list, truncate):
+        """_backward's loop for one layer, one direction and full lengths: one kernel call,
+        its gradients returned as they come (fresh arrays, shared with nothing)."""
+        d_states = [dout] + [None] * (len(d_finals) - 1)
+        for j, d_final in enumerate(d_finals):
+            if d_final is not None:
+                # a copy (not dout, the caller's) gets the final state's gradient added
+                a = np.array(dout, order="C") if j == 0 else np.zeros_like(dout, order="C")
+                a[-1] += d_final[0]
+                d_states[j] = a
+        dx, d_init, cell_grads = self._cell_backward(cache, tuple(d_states), truncate)
+        grads = dict(zip(self._weight_names(0, 0), cell_grads, strict=True))
+        self.grads = {name: grads[name] for name in self.params}
+        unbatched = self._last.unbatched
+        return self._output(dx, unbatched), tuple([self._final(g[None], unbatched) for g in d_init])
 
     # ---- weights -------------------------------------------------------------------
 
