@@ -7,7 +7,8 @@
  *
  * Shape of the work: the T*B rows of the output layer are one block, so the logits
  * s @ V.T, dV = dz.T @ s and ds = dz @ V are one GEMM each over all steps, and the
- * exponentials run in one vectorized pass (fastrnn_exp_*) over all T*B*K logits.
+ * exponentials run in one vectorized pass (fastrnn_exp_*) over all T*B*K logits; in double,
+ * a few rows against a large V take the thin path below instead.
  * The bodies live in lm_impl.h, instantiated here for float and double. */
 #include <math.h>
 #include <stddef.h>
