@@ -180,9 +180,9 @@ fastrnn_status fastrnn_softmax_forward_f64(const fastrnn_softmax_dims *dims,
                                            const double *restrict s, const double *restrict V,
                                            const double *restrict c, double *restrict probs);
 
-/* Elements of workspace fastrnn_softmax_loss_* needs (0 on bad dims): T*B*K + T*B, and for
- * T*B <= 24 the thin path's few more (lm.c: thin_work_len, about 2 H L for L = T*B rounded
- * up to 8). */
+/* Elements of workspace fastrnn_softmax_loss_* needs (0 on bad dims): T*B*K + T*B, or for
+ * T*B <= 24 the thin path's if more (lm.c: thin_work_len, about 1.13 K L + 2 H L for L =
+ * T*B rounded up to 8). */
 int64_t fastrnn_softmax_loss_work_len(const fastrnn_softmax_dims *dims);
 
 /* Cross-entropy of o_t = softmax(V s_t + c) against targets, and its exact gradients:

@@ -7,7 +7,8 @@
  *
  * Shape of the work: the T*B rows of the output layer are one block, so the logits
  * s @ V.T, dV = dz.T @ s and ds = dz @ V are one GEMM each over all steps, and the
- * exponentials run in one vectorized pass (fastrnn_exp_*) over all T*B*K logits.
+ * exponentials run in one vectorized pass (fastrnn_exp_*) over all T*B*K logits; in double,
+ * a few rows against a large V take the thin path below instead.
  * The bodies live in lm_impl.h, instantiated here for float and double. */
 #include <math.h>
 #include <stddef.h>
@@ -41,13 +42,14 @@ static int ids_in_range(int64_t n, const int64_t *ids, int64_t size) {
 }
 
 /* The thin path of softmax_loss (lm_impl.h), double only: when the T*B rows fit in
- * THIN_VECS vectors of 8 doubles, the three products run in loops of GCC/Clang vector
- * extensions with the rows across the lanes, reading V where it lies. The BLAS path packs
- * all of V (and zero-fills dV) in every call, which at so few rows costs about as much as
- * the multiply-adds. (In float, 16 lanes waste more on padding: measured no faster, and
- * ds summed over K in one chain loses more than sgemm's blocked sums.) Each function is
- * compiled for AVX-512, AVX2 and baseline x86-64, chosen at load time, like
- * activations.c. */
+ * THIN_VECS vectors of 8 doubles, one pass over V in blocks computes the logits, their
+ * exponentials and ds with the rows across the lanes of GCC/Clang vector extensions, and a
+ * second pass over the kept exponentials (not V) writes dV. The BLAS path packs all of V
+ * (and zero-fills dV) in every call, writes the (rows, K) logits out and reads them back
+ * three times, which at so few rows costs about as much as the multiply-adds. (In float,
+ * 16 lanes pad more, and ds summed over K in one chain loses more than sgemm's blocked
+ * sums.) Each function is compiled for AVX-512, AVX2 and baseline x86-64, chosen at load
+ * time, like activations.c. */
 #if defined(__GNUC__) && !defined(FASTRNN_NO_THIN)
 #define THIN 1
 #else
@@ -65,21 +67,23 @@ static int ids_in_range(int64_t n, const int64_t *ids, int64_t size) {
 /* n rounded up to a multiple of m */
 static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-/* Elements the thin path needs beyond the BLAS path's, or 0 when rows is too many for it:
- * sT and dsT (H, L), s with zero columns up to a whole vector (rows, Hp), a block
- * (THIN_BLOCK, L) and a zero-padded last block of V (THIN_BLOCK, H). */
-static int64_t thin_work_len(int64_t rows, int64_t H) {
+/* Elements the thin path needs, or 0 when rows is too many for it: sT and dsT (H, L) for
+ * L = rows rounded up to 8, the exponentials (K rounded up to THIN_BLOCK, L) and each
+ * block's running maximum (L), a zero-padded last block of V (THIN_BLOCK, H) and a block
+ * of dL/dz (THIN_BLOCK, L). */
+static int64_t thin_work_len(int64_t rows, int64_t H, int64_t K) {
     if (!THIN || rows > THIN_VECS * 8) return 0;
-    const int64_t L = round_up(rows, 8), Hp = round_up(H, 8);
-    return 2 * H * L + rows * Hp + THIN_BLOCK * L + THIN_BLOCK * H;
+    const int64_t L = round_up(rows, 8), Kp = round_up(K, THIN_BLOCK);
+    return 2 * H * L + Kp * L + Kp / THIN_BLOCK * L + THIN_BLOCK * H + THIN_BLOCK * L;
 }
 
 int64_t fastrnn_softmax_loss_work_len(const fastrnn_softmax_dims *dims) {
     if (!softmax_dims_ok(dims)) return 0;
     const int64_t rows = dims->T * dims->B;
-    /* dz (T*B, K) for the logits and their gradient, then T*B: the shifted target
-     * logits, later a vector of ones for dc; then the thin path's */
-    return rows * dims->K + rows + thin_work_len(rows, dims->H);
+    /* the BLAS path: dz (T*B, K) for the logits and their gradient, then T*B: the shifted
+     * target logits, later a vector of ones for dc; or the thin path's */
+    const int64_t blas = rows * dims->K + rows, thin = thin_work_len(rows, dims->H, dims->K);
+    return blas > thin ? blas : thin;
 }
 
 #define real float

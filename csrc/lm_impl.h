@@ -111,9 +111,19 @@ fastrnn_status FR_SUFFIX(fastrnn_softmax_forward)(const fastrnn_softmax_dims *di
 
 #if FR_THIN
 /* ---- the thin path (see lm.c): rows <= THIN_VECS vectors of LANES -----------------
- * Lanes run over the rows r of s and dz, L = LANES * nv of them (nv <= THIN_VECS), the
- * ones past rows zero. Blocks of THIN_BLOCK rows k of V are read where they lie; the last
- * block, when short, from a zero-padded copy. Plain-loop twin: the BLAS path below. */
+ * One pass over V in blocks of THIN_BLOCK rows k, each block read while it is in L1:
+ *   z = Vb @ sT (+ c)                      the block's logits, lanes over the rows r
+ *   m = max(m, max_k z)                    running maximum per row; when it grows, the
+ *                                          sums below are rescaled by exp(m_old - m_new)
+ *   e = exp(z - m), S += sum_k e           kept in E (K, L) with the block's m in Mb
+ *   dsT (H, L) += Vb.T @ e                 ds before normalization
+ * then a pass over E alone (not V) once every S and m are final:
+ *   p = e exp(m_block - m) scale / S - scale onehot(target)   (dL/dz of the block)
+ *   dV[k0:k0+kb] = p.T @ s,  dc[k0:k0+kb] = column sums of p
+ *   ds = dsT.T scale / S - scale V[target]
+ * So V is read once and dV written once, and no (rows, K) array is transposed. The lanes
+ * past rows and masked rows are computed but never read out (p is selected to 0 there,
+ * as dz is in the BLAS path). Plain-loop twin: the BLAS path below. */
 typedef real FR_SUFFIX(vec) __attribute__((vector_size(64)));
 #define VEC FR_SUFFIX(vec)
 #define LANES ((int64_t)(sizeof(VEC) / sizeof(real)))
@@ -127,15 +137,18 @@ static const real *FR_SUFFIX(thin_V_block)(int64_t H, int64_t kb, const real *Vb
     return V_last;
 }
 
-/* tile (THIN_BLOCK, L) = Vb (THIN_BLOCK, H) @ sT (H, L) */
-static inline __attribute__((always_inline)) void FR_SUFFIX(thin_logits_block)(
-    int nv, int64_t H, const real *restrict Vb, const real *restrict sT, real *restrict tile) {
+/* tile (THIN_BLOCK, L) = Vb (THIN_BLOCK, H) @ sT (H, L) + cb (THIN_BLOCK,) per row, and a
+ * prefetch of the H cache lines from ahead (8 doubles to a line) */
+static inline __attribute__((always_inline)) void FR_SUFFIX(thin_scores_block)(
+    int nv, int64_t H, const real *restrict Vb, const real *restrict cb, const real *restrict sT,
+    const real *ahead, real *restrict tile) {
     const int64_t L = LANES * nv;
     VEC acc[THIN_BLOCK][THIN_VECS];
     for (int j = 0; j < THIN_BLOCK; ++j)
-        for (int v = 0; v < nv; ++v) acc[j][v] = (VEC){0};
+        for (int v = 0; v < nv; ++v) acc[j][v] = (VEC){0} + cb[j];
     for (int64_t i = 0; i < H; ++i) {
         VEC x[THIN_VECS];
+        __builtin_prefetch(ahead + i * 8, 0, 3); /* the i-th line of THIN_BLOCK * H */
         for (int v = 0; v < nv; ++v) memcpy(&x[v], sT + i * L + v * LANES, sizeof(VEC));
         for (int j = 0; j < THIN_BLOCK; ++j)
             for (int v = 0; v < nv; ++v) acc[j][v] += x[v] * Vb[j * H + i];
@@ -144,64 +157,13 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_logits_block)(
         for (int v = 0; v < nv; ++v) memcpy(tile + j * L + v * LANES, &acc[j][v], sizeof(VEC));
 }
 
-/* z = s @ V.T + c  (rows, K), c may be NULL. work: thin_work_len elements. */
-THIN_CLONES
-static void FR_SUFFIX(thin_logits)(int64_t rows, int64_t H, int64_t K, const real *restrict s,
-                                   const real *restrict V, const real *restrict c, real *restrict z,
-                                   real *restrict work) {
-    const int nv = (int)((rows + LANES - 1) / LANES);
+/* dsT (H, L) += Vb.T (H, THIN_BLOCK) @ tile (THIN_BLOCK, L) */
+static inline __attribute__((always_inline)) void FR_SUFFIX(thin_ds_block)(
+    int nv, int64_t H, const real *restrict tile, const real *restrict Vb, real *restrict dsT) {
     const int64_t L = LANES * nv;
-    real *sT = work;                      /* (H, L): s transposed */
-    real *tile = sT + H * L;              /* (THIN_BLOCK, L) */
-    real *V_last = tile + THIN_BLOCK * L; /* (THIN_BLOCK, H) */
-    for (int64_t i = 0; i < H; ++i)
-        for (int64_t l = 0; l < L; ++l) sT[i * L + l] = l < rows ? s[l * H + i] : 0;
-    for (int64_t k0 = 0; k0 < K; k0 += THIN_BLOCK) {
-        const int64_t kb = K - k0 < THIN_BLOCK ? K - k0 : THIN_BLOCK;
-        const real *Vb = FR_SUFFIX(thin_V_block)(H, kb, V + k0 * H, V_last);
-        switch (nv) {
-            case 1:
-                FR_SUFFIX(thin_logits_block)(1, H, Vb, sT, tile);
-                break;
-            case 2:
-                FR_SUFFIX(thin_logits_block)(2, H, Vb, sT, tile);
-                break;
-            default:
-                FR_SUFFIX(thin_logits_block)(3, H, Vb, sT, tile);
-                break;
-        }
-        for (int64_t r = 0; r < rows; ++r)
-            for (int64_t j = 0; j < kb; ++j)
-                z[r * K + k0 + j] = tile[j * L + r] + (c != NULL ? c[k0 + j] : 0);
-    }
-}
-
-/* One block of rows k0..k0+kb of V and dV (Vb, dVb point at row k0), with
- * blk (THIN_BLOCK, L) = dz[:, k0:k0+THIN_BLOCK].T zero-padded:
- *   dV[k0+j, :] = blk[j, :rows] @ s       (sP (rows, Hp): s with zero columns up to Hp)
- *   dsT (H, L) += Vb.T @ blk */
-static inline __attribute__((always_inline)) void FR_SUFFIX(thin_backward_block)(
-    int nv, int64_t rows, int64_t H, int64_t Hp, int64_t kb, const real *restrict blk,
-    const real *restrict sP, const real *restrict Vb, real *restrict dVb, real *restrict dsT) {
-    const int64_t L = LANES * nv;
-    for (int64_t i0 = 0; i0 < Hp; i0 += LANES) {
-        VEC acc[THIN_BLOCK];
-        for (int j = 0; j < THIN_BLOCK; ++j) acc[j] = (VEC){0};
-        for (int64_t r = 0; r < rows; ++r) {
-            VEC x;
-            memcpy(&x, sP + r * Hp + i0, sizeof(VEC));
-            for (int j = 0; j < THIN_BLOCK; ++j) acc[j] += x * blk[j * L + r];
-        }
-        if (i0 + LANES <= H) {
-            for (int64_t j = 0; j < kb; ++j) memcpy(dVb + j * H + i0, &acc[j], sizeof(VEC));
-        } else { /* the last H - i0 < LANES columns */
-            for (int64_t j = 0; j < kb; ++j)
-                for (int64_t i = i0; i < H; ++i) dVb[j * H + i] = acc[j][i - i0];
-        }
-    }
     VEC b[THIN_BLOCK][THIN_VECS];
     for (int j = 0; j < THIN_BLOCK; ++j)
-        for (int v = 0; v < nv; ++v) memcpy(&b[j][v], blk + j * L + v * LANES, sizeof(VEC));
+        for (int v = 0; v < nv; ++v) memcpy(&b[j][v], tile + j * L + v * LANES, sizeof(VEC));
     for (int64_t i = 0; i < H; ++i) {
         VEC a[THIN_VECS];
         for (int v = 0; v < nv; ++v) memcpy(&a[v], dsT + i * L + v * LANES, sizeof(VEC));
@@ -211,55 +173,195 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_backward_block)
     }
 }
 
-/* dV = dz.T @ s  (K, H) and ds = dz @ V  (rows, H), dz (rows, K). work: thin_work_len. */
+/* dVb[j, i0:i0+nw*LANES] = p[j, :rows] @ s[:, i0:i0+nw*LANES] for j < kb; p (THIN_BLOCK, L);
+ * and a prefetch for writing of n <= rows cache lines from ahead */
+static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
+    int nw, int64_t rows, int64_t L, int64_t H, int64_t kb, int64_t i0, const real *restrict p,
+    const real *restrict s, real *restrict dVb, const real *ahead, int64_t n) {
+    VEC acc[THIN_BLOCK][2];
+    for (int j = 0; j < THIN_BLOCK; ++j)
+        for (int w = 0; w < nw; ++w) acc[j][w] = (VEC){0};
+    for (int64_t r = 0; r < rows; ++r) {
+        if (r < n) __builtin_prefetch(ahead + r * 8, 1, 3);
+        VEC x[2];
+        for (int w = 0; w < nw; ++w) memcpy(&x[w], s + r * H + i0 + w * LANES, sizeof(VEC));
+        for (int j = 0; j < THIN_BLOCK; ++j)
+            for (int w = 0; w < nw; ++w) acc[j][w] += x[w] * p[j * L + r];
+    }
+    for (int64_t j = 0; j < kb; ++j)
+        for (int w = 0; w < nw; ++w) memcpy(dVb + j * H + i0 + w * LANES, &acc[j][w], sizeof(VEC));
+}
+
+/* dVb (kb, H) = p[:kb, :rows] @ s (rows, H), H >= LANES: columns two vectors at a time,
+ * and the last H % LANES through one vector ending at H (it rewrites a few columns with
+ * the same values). Prefetches the H cache lines of THIN_BLOCK * H doubles from ahead for
+ * writing, as far as the steps go. */
+static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_block)(
+    int64_t rows, int64_t L, int64_t H, int64_t kb, const real *restrict p, const real *restrict s,
+    real *restrict dVb, const real *ahead) {
+    int64_t i0 = 0, line = 0;
+#define FR_LINES (rows < H - line ? rows : H - line)
+    for (; i0 + 2 * LANES <= H; i0 += 2 * LANES, line += FR_LINES)
+        FR_SUFFIX(thin_dV_cols)(2, rows, L, H, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
+    if (i0 + LANES <= H) {
+        FR_SUFFIX(thin_dV_cols)(1, rows, L, H, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
+        i0 += LANES, line += FR_LINES;
+    }
+    if (i0 < H)
+        FR_SUFFIX(thin_dV_cols)(1, rows, L, H, kb, H - LANES, p, s, dVb, ahead + line * 8,
+                                FR_LINES);
+#undef FR_LINES
+}
+
+/* softmax_loss's thin path (see above): same arguments and results; work: lm.c's
+ * thin_work_len(rows, H, K) elements. */
 THIN_CLONES
-static void FR_SUFFIX(thin_backward)(int64_t rows, int64_t H, int64_t K, const real *restrict dz,
-                                     const real *restrict s, const real *restrict V,
-                                     real *restrict dV, real *restrict ds, real *restrict work) {
+static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, double scale,
+                                         const real *restrict s, const real *restrict V,
+                                         const real *restrict c, const int64_t *restrict targets,
+                                         const uint8_t *restrict mask, double *restrict loss,
+                                         real *restrict ds, real *restrict dV, real *restrict dc,
+                                         real *restrict work) {
+    enum { MAX_L = THIN_VECS * LANES };
     const int nv = (int)((rows + LANES - 1) / LANES);
-    const int64_t L = LANES * nv, Hp = round_up(H, LANES);
-    real *dsT = work;                    /* (H, L) */
-    real *blk = dsT + H * L;             /* (THIN_BLOCK, L) */
-    real *V_last = blk + THIN_BLOCK * L; /* (THIN_BLOCK, H) */
-    real *sP = V_last + THIN_BLOCK * H;  /* (rows, Hp): s, zero columns up to Hp */
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t i = 0; i < Hp; ++i) sP[r * Hp + i] = i < H ? s[r * H + i] : 0;
+    const int64_t L = LANES * nv, Kp = round_up(K, THIN_BLOCK);
+    real *sT = work;                         /* (H, L): s transposed, zero past rows */
+    real *dsT = sT + H * L;                  /* (H, L) */
+    real *E = dsT + H * L;                   /* (Kp, L): exp(z - m) of every block */
+    real *Mb = E + Kp * L;                   /* (Kp / THIN_BLOCK, L): m of every block */
+    real *V_last = Mb + Kp / THIN_BLOCK * L; /* (THIN_BLOCK, H) */
+    real *p = V_last + THIN_BLOCK * H;       /* (THIN_BLOCK, L) */
+    real m[MAX_L], S[MAX_L], zt[MAX_L], f[MAX_L], G[MAX_L], cb[THIN_BLOCK];
+    int64_t keep[MAX_L], order[MAX_L], n_keep = 0;
+
+    for (int64_t i = 0; i < H; ++i)
+        for (int64_t l = 0; l < L; ++l) sT[i * L + l] = l < rows ? s[l * H + i] : 0;
     for (int64_t e = 0; e < H * L; ++e) dsT[e] = 0;
+    /* the kept rows in the order of their targets, for the blocks to meet them in turn */
+    for (int64_t l = 0; l < L; ++l) {
+        keep[l] = l < rows && (mask == NULL || mask[l] != 0);
+        S[l] = 0, zt[l] = 0;
+        if (!keep[l]) continue;
+        int64_t q = n_keep++;
+        for (; q > 0 && targets[order[q - 1]] > targets[l]; --q) order[q] = order[q - 1];
+        order[q] = l;
+    }
+
+    int64_t next = 0; /* order[next] is the first kept row whose target is still ahead */
     for (int64_t k0 = 0; k0 < K; k0 += THIN_BLOCK) {
         const int64_t kb = K - k0 < THIN_BLOCK ? K - k0 : THIN_BLOCK;
         const real *Vb = FR_SUFFIX(thin_V_block)(H, kb, V + k0 * H, V_last);
-        for (int64_t j = 0; j < THIN_BLOCK; ++j)
-            for (int64_t l = 0; l < L; ++l)
-                blk[j * L + l] = j < kb && l < rows ? dz[l * K + k0 + j] : 0;
+        real *tile = E + k0 * L;
+        /* V two blocks ahead (a whole block when there is one), a cache line per step of
+         * the logits' loop: the hardware prefetchers follow THIN_BLOCK rows read side by
+         * side too late */
+        const real *ahead = k0 + 3 * THIN_BLOCK <= K ? V + (k0 + 2 * THIN_BLOCK) * H : Vb;
+        for (int j = 0; j < THIN_BLOCK; ++j) cb[j] = c != NULL && j < kb ? c[k0 + j] : 0;
         switch (nv) {
             case 1:
-                FR_SUFFIX(thin_backward_block)(1, rows, H, Hp, kb, blk, sP, Vb, dV + k0 * H, dsT);
+                FR_SUFFIX(thin_scores_block)(1, H, Vb, cb, sT, ahead, tile);
                 break;
             case 2:
-                FR_SUFFIX(thin_backward_block)(2, rows, H, Hp, kb, blk, sP, Vb, dV + k0 * H, dsT);
+                FR_SUFFIX(thin_scores_block)(2, H, Vb, cb, sT, ahead, tile);
                 break;
             default:
-                FR_SUFFIX(thin_backward_block)(3, rows, H, Hp, kb, blk, sP, Vb, dV + k0 * H, dsT);
+                FR_SUFFIX(thin_scores_block)(3, H, Vb, cb, sT, ahead, tile);
+                break;
+        }
+        for (; next < n_keep && targets[order[next]] < k0 + kb; ++next)
+            zt[order[next]] = tile[(targets[order[next]] - k0) * L + order[next]];
+        /* the block's maximum per row; NaN is passed over here and shows in the sums */
+        real top[MAX_L];
+        for (int64_t l = 0; l < L; ++l) top[l] = tile[l];
+        for (int64_t j = 1; j < kb; ++j)
+            for (int64_t l = 0; l < L; ++l)
+                top[l] = tile[j * L + l] > top[l] ? tile[j * L + l] : top[l];
+        int grown = 0;
+        if (k0 == 0)
+            memcpy(m, top, sizeof(real) * (size_t)L);
+        else
+            for (int64_t l = 0; l < L; ++l) grown |= top[l] > m[l];
+        if (grown) { /* rare: about log(K / THIN_BLOCK) times per row */
+            for (int64_t l = 0; l < L; ++l) {
+                f[l] = top[l] > m[l] ? m[l] - top[l] : 0; /* -inf where m was: S, dsT are 0 */
+                m[l] = top[l] > m[l] ? top[l] : m[l];
+            }
+            FR_SUFFIX(fastrnn_exp)(L, f);
+            for (int64_t l = 0; l < L; ++l) S[l] *= f[l];
+            for (int64_t i = 0; i < H; ++i)
+                for (int64_t l = 0; l < L; ++l) dsT[i * L + l] *= f[l];
+        }
+        /* exp(z - m), and exp(-inf) = 0 where m is -inf (every logit so far -inf) */
+        for (int64_t j = 0; j < kb; ++j)
+            for (int64_t l = 0; l < L; ++l)
+                tile[j * L + l] = m[l] == -INFINITY ? -INFINITY : tile[j * L + l] - m[l];
+        FR_SUFFIX(fastrnn_exp)(kb * L, tile);
+        for (int64_t e = kb * L; e < THIN_BLOCK * L; ++e) tile[e] = 0;
+        for (int64_t j = 0; j < kb; ++j)
+            for (int64_t l = 0; l < L; ++l) S[l] += tile[j * L + l];
+        memcpy(Mb + k0 / THIN_BLOCK * L, m, sizeof(real) * (size_t)L);
+        switch (nv) {
+            case 1:
+                FR_SUFFIX(thin_ds_block)(1, H, tile, Vb, dsT);
+                break;
+            case 2:
+                FR_SUFFIX(thin_ds_block)(2, H, tile, Vb, dsT);
+                break;
+            default:
+                FR_SUFFIX(thin_ds_block)(3, H, tile, Vb, dsT);
                 break;
         }
     }
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t i = 0; i < H; ++i) ds[r * H + i] = dsT[i * L + r];
+
+    /* -log o[target] = log(sum_k exp(z_k - m)) - (z_target - m); ds as above */
+    double total = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+        real *ds_r = ds + r * H;
+        if (!keep[r]) {
+            for (int64_t i = 0; i < H; ++i) ds_r[i] = 0;
+            continue;
+        }
+        total += log(S[r]) - (zt[r] - m[r]);
+        const real *V_t = V + targets[r] * H;
+        const real p_scale = (real)(scale / S[r]);
+        for (int64_t i = 0; i < H; ++i) ds_r[i] = dsT[i * L + r] * p_scale - (real)scale * V_t[i];
+    }
+    *loss = scale * total;
+
+    next = 0;
+    for (int64_t k0 = 0; k0 < K; k0 += THIN_BLOCK) {
+        const int64_t kb = K - k0 < THIN_BLOCK ? K - k0 : THIN_BLOCK;
+        const real *Mk = Mb + k0 / THIN_BLOCK * L, *tile = E + k0 * L;
+        if (k0 == 0 || memcmp(Mk, Mk - L, sizeof(real) * (size_t)L) != 0) {
+            /* G = exp(m_block - m) scale / S: the block's e to dL/dz */
+            for (int64_t l = 0; l < L; ++l) G[l] = Mk[l] == -INFINITY ? -INFINITY : Mk[l] - m[l];
+            FR_SUFFIX(fastrnn_exp)(L, G);
+            for (int64_t l = 0; l < L; ++l) G[l] *= keep[l] ? (real)(scale / S[l]) : 0;
+        }
+        for (int64_t j = 0; j < THIN_BLOCK; ++j)
+            for (int64_t l = 0; l < L; ++l) p[j * L + l] = keep[l] ? tile[j * L + l] * G[l] : 0;
+        for (; next < n_keep && targets[order[next]] < k0 + kb; ++next)
+            p[(targets[order[next]] - k0) * L + order[next]] -= (real)scale;
+        if (dc != NULL)
+            for (int64_t j = 0; j < kb; ++j) {
+                real sum = 0;
+                for (int64_t r = 0; r < rows; ++r) sum += p[j * L + r];
+                dc[k0 + j] = sum;
+            }
+        const real *ahead = k0 + 3 * THIN_BLOCK <= K ? dV + (k0 + 2 * THIN_BLOCK) * H : dV + k0 * H;
+        FR_SUFFIX(thin_dV_block)(rows, L, H, kb, p, s, dV + k0 * H, ahead);
+    }
 }
 
 /* 1 when softmax_loss takes the thin path: rows fill from half a vector to THIN_VECS of
- * them, and V has 100000 elements or more. Measured against the BLAS path: fewer rows
- * (one row is a GEMV) or a smaller V (packed within the caches) run faster there. */
+ * them, H fills a vector, and V has 100000 elements or more. Measured against the BLAS
+ * path: fewer rows (one row is a GEMV) or a smaller V (packed within the caches) run
+ * faster there. */
 static int FR_SUFFIX(thin_fits)(int64_t rows, int64_t H, int64_t K) {
-    return 2 * rows >= LANES && rows <= THIN_VECS * LANES && H * K >= 100000;
+    return 2 * rows >= LANES && rows <= THIN_VECS * LANES && H >= LANES && H * K >= 100000;
 }
 #undef LANES
 #undef VEC
-#else
-static int FR_SUFFIX(thin_fits)(int64_t rows, int64_t H, int64_t K) {
-    (void)rows, (void)H, (void)K;
-    return 0;
-}
 #endif /* FR_THIN */
 
 fastrnn_status FR_SUFFIX(fastrnn_softmax_loss)(const fastrnn_softmax_dims *dims,
@@ -277,11 +379,8 @@ fastrnn_status FR_SUFFIX(fastrnn_softmax_loss)(const fastrnn_softmax_dims *dims,
     const int64_t rows = dims->T * dims->B, H = dims->H, K = dims->K;
     if (!ids_in_range(rows, targets, K)) return FASTRNN_ERR_ARG;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
-    real *dz = work;                /* (rows, K): logits, then exp, then dL/dz */
-    real *aside = work + rows * K;  /* (rows): shifted target logits, then ones */
-    real *thin_work = aside + rows; /* thin_work_len(rows, H) */
-    const int thin = FR_SUFFIX(thin_fits)(rows, H, K);
-    (void)thin_work, (void)thin; /* unused without FR_THIN */
+    real *dz = work;               /* (rows, K): logits, then exp, then dL/dz */
+    real *aside = work + rows * K; /* (rows): shifted target logits, then ones */
 
     int64_t count = 0; /* unmasked targets */
     for (int64_t r = 0; r < rows; ++r) count += mask == NULL || mask[r] != 0;
@@ -291,11 +390,13 @@ fastrnn_status FR_SUFFIX(fastrnn_softmax_loss)(const fastrnn_softmax_dims *dims,
                                                          : 0.0;
 
 #if FR_THIN
-    if (thin)
-        FR_SUFFIX(thin_logits)(rows, H, K, s, V, c, dz, thin_work);
-    else
+    if (FR_SUFFIX(thin_fits)(rows, H, K)) {
+        FR_SUFFIX(thin_softmax_loss)(rows, H, K, scale, s, V, c, targets, mask, loss, ds, dV, dc,
+                                     work);
+        return FASTRNN_OK;
+    }
 #endif
-        FR_SUFFIX(logits)(rows, H, K, s, V, c, dz);
+    FR_SUFFIX(logits)(rows, H, K, s, V, c, dz);
     FR_SUFFIX(shift_rows)(rows, K, dz);
     for (int64_t r = 0; r < rows; ++r) aside[r] = dz[r * K + targets[r]];
     FR_SUFFIX(fastrnn_exp)(rows * K, dz);
@@ -317,17 +418,10 @@ fastrnn_status FR_SUFFIX(fastrnn_softmax_loss)(const fastrnn_softmax_dims *dims,
     }
     *loss = scale * total;
 
-#if FR_THIN
-    if (thin) {
-        FR_SUFFIX(thin_backward)(rows, H, K, dz, s, V, dV, ds, thin_work);
-    } else
-#endif
-    {
-        /* dV = dz.T @ s  (K, H), over all T*B rows */
-        GEMM(1, 0, K, H, rows, 1, dz, K, s, H, 0, dV, H);
-        /* ds = dz @ V  (T*B, H) */
-        GEMM(0, 0, rows, H, K, 1, dz, K, V, H, 0, ds, H);
-    }
+    /* dV = dz.T @ s  (K, H), over all T*B rows */
+    GEMM(1, 0, K, H, rows, 1, dz, K, s, H, 0, dV, H);
+    /* ds = dz @ V  (T*B, H) */
+    GEMM(0, 0, rows, H, K, 1, dz, K, V, H, 0, ds, H);
     if (c != NULL) {
         for (int64_t r = 0; r < rows; ++r) aside[r] = 1;
         /* dc = ones @ dz  (K,): the column sums of dz */

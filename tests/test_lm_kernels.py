@@ -80,6 +80,35 @@ def test_softmax_loss_matches_float64_reference(
         assert got.dc is None
 
 
+# Few rows against a large V (T*B from 4 to 24, V of >= 100000 elements, H >= 8): the C
+# kernel's one pass over V in blocks of 8 rows (csrc/lm_impl.h, float64) with a running
+# maximum per row. Rows of 1, 2 and 3 vectors, H of one vector, one and a half, many; K
+# with a partial last block; logits that set a new maximum in every block ("growing"), and
+# classes whose bias is -inf (no probability), the first blocks' included ("-inf").
+THIN_SIZES = [(20, 1, 100, 8003), (4, 1, 8, 12501), (8, 3, 13, 7700), (3, 3, 24, 4167)]
+
+
+@pytest.mark.parametrize("logits", ["plain", "growing", "-inf"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("T, B, H, K", THIN_SIZES)
+@pytest.mark.parametrize("impl, dtype", CANDIDATES)
+def test_softmax_loss_few_rows_large_V(impl, dtype, T, B, H, K, masked, logits, rng):
+    p = lm_problem(rng, T, B, H, K, masked)
+    if logits == "growing":
+        p["c"] = float32_exact(np.linspace(0.0, 40.0, K))
+    elif logits == "-inf":
+        banned = np.r_[np.arange(20), rng.choice(K, 100, replace=False)]
+        p["c"][banned] = -np.inf
+        allowed = np.setdiff1d(np.arange(K), banned)
+        p["targets"] = rng.choice(allowed, size=(T, B))
+    floats = cast({n: p[n] for n in ("s", "V", "c")}, dtype)
+    got = impl.softmax_loss(**floats, targets=p["targets"], mask=p["mask"], reduction="sum")
+    want = reference.softmax_loss(p["s"], p["V"], p["c"], p["targets"], p["mask"], reduction="sum")
+    assert_allclose(got.loss, want.loss, rtol=1e-12 if dtype == np.float64 else 1e-5)
+    for name in LOSS_GRADS:
+        assert_close(getattr(got, name), getattr(want, name), dtype, name)
+
+
 @pytest.mark.parametrize("T, B, H, K", SIZES)
 @pytest.mark.parametrize("impl, dtype", CANDIDATES)
 def test_softmax_forward_matches_float64_reference(impl, dtype, T, B, H, K, rng):

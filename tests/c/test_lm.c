@@ -122,8 +122,9 @@ static void test_all_masked_and_float32(void) {
 }
 
 /* softmax_loss of one shape against plain loops in double, in float64 or float32. In double
- * the thin path takes T*B from 4 to 24 rows when V (K, H) has at least 100000 elements, the
- * BLAS path the rest; H and K not multiples of the vector width test the padded tails. */
+ * the thin path takes T*B from 4 to 24 rows when H >= 8 and V (K, H) has at least 100000
+ * elements, the BLAS path the rest; H and K not multiples of the vector width test the
+ * padded tails. */
 static void test_softmax_loss_shape(int T_, int B_, int H_, int K_, int masked, int with_c,
                                     int single) {
     const int R = T_ * B_;
@@ -206,10 +207,12 @@ int main(void) {
     test_softmax_loss(FASTRNN_REDUCE_MEAN, 1);
     test_softmax_loss(FASTRNN_REDUCE_SUM, 1);
     test_all_masked_and_float32();
-    /* T, B, H, K: thin path with tails; 8 rows and exact widths; 25 rows (BLAS, large K);
-     * small V, one row, 49 rows (BLAS) */
-    static const int shapes[][4] = {{20, 1, 13, 7700}, {4, 2, 16, 6250}, {5, 5, 3, 33334},
-                                    {3, 5, 9, 70},     {1, 1, 1, 1},     {7, 7, 5, 3}};
+    /* T, B, H, K: thin path with tails; 8 rows and exact widths; 24 rows and H of one
+     * vector; 4 rows and H of three; 25 rows and H < 8 (BLAS, large K); small V, one row,
+     * 49 rows (BLAS) */
+    static const int shapes[][4] = {{20, 1, 13, 7700}, {4, 2, 16, 6250}, {8, 3, 8, 12501},
+                                    {2, 2, 24, 4167},  {5, 5, 3, 33334}, {3, 5, 9, 70},
+                                    {1, 1, 1, 1},      {7, 7, 5, 3}};
     for (int n = 0; n < (int)(sizeof shapes / sizeof shapes[0]); ++n)
         for (int variant = 0; variant < 4; ++variant) {
             const int *e = shapes[n];
