@@ -8,10 +8,11 @@
  * AVX-512 when the compiler can dispatch at load time (the default build targets baseline
  * x86-64). The plain twins are libm's tanh and exp (FASTRNN_LIBM_TANH=1 at compile time
  * switches to them); tests compare these functions with NumPy's. */
+#include "activations.h"
+
 #include <math.h>
 #include <stdint.h>
 
-#include "activations.h"
 #include "fastrnn.h"
 #include "simd.h"
 

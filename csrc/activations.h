@@ -139,7 +139,7 @@ static inline double tanh_one_f64(double x) {
 
 static inline float tanh_one_f32(float x) {
     const float a = fabsf(x);
-    const int one = a > 9.1f;        /* false for NaN, which flows through b */
+    const int one = a > 9.1f;       /* false for NaN, which flows through b */
     const float b = one ? 9.1f : a; /* no overflow in b^8 for huge |x| */
     const float v = b * b;
     float p = 1.324291035e-8f;

@@ -21,15 +21,15 @@
 
 #define CHUNK 65536
 
-#define LOOPS(name, attr)                                                                 \
-    attr static void tanh_##name(int n, float *a) {                                       \
-        for (int i = 0; i < n; ++i) a[i] = tanh_one_f32(a[i]);                            \
-    }                                                                                     \
-    attr static void sigmoid_##name(int n, float *a) {                                    \
-        for (int i = 0; i < n; ++i) a[i] = sigmoid_one_f32(a[i]);                         \
-    }                                                                                     \
-    attr static void exp_##name(int n, float *a) {                                        \
-        for (int i = 0; i < n; ++i) a[i] = exp_one_f32(a[i]);                             \
+#define LOOPS(name, attr)                                         \
+    attr static void tanh_##name(int n, float *a) {               \
+        for (int i = 0; i < n; ++i) a[i] = tanh_one_f32(a[i]);    \
+    }                                                             \
+    attr static void sigmoid_##name(int n, float *a) {            \
+        for (int i = 0; i < n; ++i) a[i] = sigmoid_one_f32(a[i]); \
+    }                                                             \
+    attr static void exp_##name(int n, float *a) {                \
+        for (int i = 0; i < n; ++i) a[i] = exp_one_f32(a[i]);     \
     }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -87,9 +87,14 @@ static int check(const char *label, int function, loop_fn loop, uint32_t stride)
         }
     }
     const int ok = worst <= budget_eps && worst_sub <= budget_subnormal && bad_special == 0;
-    printf("%-8s %-4s 1/%-3u worst %.3f eps at x = %.9g, subnormal %.3f at x = %.9g, special %ld  %s\n",
-           function == 0 ? "tanh" : function == 1 ? "sigmoid" : "exp", label, stride, worst,
-           (double)worst_x, worst_sub, (double)worst_sub_x, bad_special, ok ? "ok" : "FAIL");
+    printf(
+        "%-8s %-4s 1/%-3u worst %.3f eps at x = %.9g, subnormal %.3f at x = %.9g, special %ld  "
+        "%s\n",
+        function == 0   ? "tanh"
+        : function == 1 ? "sigmoid"
+                        : "exp",
+        label, stride, worst, (double)worst_x, worst_sub, (double)worst_sub_x, bad_special,
+        ok ? "ok" : "FAIL");
     fflush(stdout);
     return ok;
 }

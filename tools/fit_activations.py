@@ -38,7 +38,8 @@ def remez(f, num_degree, den_degree, grid, iterations=60):
             A[:, -1] = -sign * fr * q_prev
             solution = np.linalg.solve(A, fr - 1)
             q_new = solution[num_degree:-1]
-            settled = den_degree == 0 or np.max(np.abs(q_new - q)) < 1e-15 * (1 + np.abs(q_new).max())
+            change = np.abs(q_new - q).max(initial=0)
+            settled = change <= 1e-15 * (1 + np.abs(q_new).max(initial=0))
             p, q, levelled = solution[:num_degree], q_new, abs(solution[-1])
             if settled:
                 break
