@@ -5,8 +5,9 @@
 #define PACK FR_SUFFIX(fastrnn_pack)
 #define PACKED_GEMM FR_SUFFIX(fastrnn_packed_gemm)
 
-/* One step of the cell for B rows, with the two biases' sum added here rather than in a
- * pass of its own over all T*B rows:
+/* One step of the cell for B rows, in one pass over each row: the two biases' sum is
+ * added here rather than in a pass of its own over all T*B rows, and the activations are
+ * inlined (activations.h), so that one vectorized loop reads each pre-activation once:
  *   a (B,4H)      in: pre-activations less the bias; out: gate values i, f, g, o
  *   bias (4H)     in: b_ih + b_hh
  *   c_prev (B,H)  in
@@ -15,17 +16,21 @@ FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(lstm_step_forward)(int64_t B, int64_t H, const real *restrict bias,
                                          real *restrict a, const real *restrict c_prev,
                                          real *restrict c, real *restrict s) {
+    const real *b_i = bias, *b_f = bias + H, *b_g = bias + 2 * H, *b_o = bias + 3 * H;
     for (int64_t n = 0; n < B; ++n) {
-        real *an = a + n * 4 * H, *cn = c + n * H, *sn = s + n * H;
+        real *i = a + n * 4 * H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
         const real *cp = c_prev + n * H;
-        for (int64_t j = 0; j < 4 * H; ++j) an[j] += bias[j];
-        FR_SUFFIX(fastrnn_sigmoid)(2 * H, an);     /* i, f */
-        FR_SUFFIX(fastrnn_tanh)(H, an + 2 * H);    /* g */
-        FR_SUFFIX(fastrnn_sigmoid)(H, an + 3 * H); /* o */
-        const real *i = an, *f = an + H, *g = an + 2 * H, *o = an + 3 * H;
-        for (int64_t j = 0; j < H; ++j) sn[j] = cn[j] = f[j] * cp[j] + i[j] * g[j];
-        FR_SUFFIX(fastrnn_tanh)(H, sn);
-        for (int64_t j = 0; j < H; ++j) sn[j] *= o[j];
+        real *cn = c + n * H, *sn = s + n * H;
+        for (int64_t j = 0; j < H; ++j) {
+            const real i_j = FR_SUFFIX(sigmoid_one)(i[j] + b_i[j]);
+            const real f_j = FR_SUFFIX(sigmoid_one)(f[j] + b_f[j]);
+            const real g_j = FR_SUFFIX(tanh_one)(g[j] + b_g[j]);
+            const real o_j = FR_SUFFIX(sigmoid_one)(o[j] + b_o[j]);
+            const real c_j = f_j * cp[j] + i_j * g_j;
+            i[j] = i_j, f[j] = f_j, g[j] = g_j, o[j] = o_j;
+            cn[j] = c_j;
+            sn[j] = o_j * FR_SUFFIX(tanh_one)(c_j);
+        }
     }
 }
 
