@@ -81,30 +81,32 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
 
 /* Backward through a block of rows of the cell, elementwise: rows = B for one step of the
  * full sweep, or every step a lag reaches at once (lstm_backward_truncated).
- *   gates (rows,4H), c_prev (rows,H), tanh_c (rows,H)  in   i, f, g, o; c_{t-1}; tanh(c_t)
+ *   gates (rows,4H), c_prev (rows,H), c (rows,H)  in   i, f, g, o; c_{t-1}; c_t
  *   gs (rows,H)      in      dL/ds_t arriving (from above and from step t+1)
  *   gc (rows,H)      in/out  in: dL/dc_t arriving; out: the whole dL/dc_t, through s_t
  *                            too, times f when through_f (then what reaches c_{t-1})
  *   da (rows,4H)     out     dL/d(a_i, a_f, a_g, a_o)
  * Differentiates c_t = f * c_{t-1} + i * g and s_t = o * tanh(c_t), with sigmoid' =
- * y (1 - y) and tanh' = 1 - y^2 written through the outputs y. */
+ * y (1 - y) and tanh' = 1 - y^2 written through the outputs y; tanh(c_t) is recomputed
+ * here (inlined, activations.h), cheaper than a pass that stores it and a stream that
+ * reads it back. */
 FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(lstm_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
-                                          const real *restrict c_prev, const real *restrict tanh_c,
+                                          const real *restrict c_prev, const real *restrict c,
                                           const real *restrict gs, real *restrict gc, int through_f,
                                           real *restrict da) {
     for (int64_t n = 0; n < rows; ++n) {
         const real *i = gates + n * 4 * H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
-        const real *cp = c_prev + n * H, *tc = tanh_c + n * H, *gs_n = gs + n * H;
+        const real *cp = c_prev + n * H, *cn = c + n * H, *gs_n = gs + n * H;
         real *gc_n = gc + n * H;
         real *da_i = da + n * 4 * H, *da_f = da_i + H, *da_g = da_i + 2 * H, *da_o = da_i + 3 * H;
         for (int64_t j = 0; j < H; ++j) {
-            const real ds_j = gs_n[j];
-            const real dc_j = gc_n[j] + ds_j * o[j] * (1 - tc[j] * tc[j]);
+            const real ds_j = gs_n[j], tc = FR_SUFFIX(tanh_one)(cn[j]);
+            const real dc_j = gc_n[j] + ds_j * o[j] * (1 - tc * tc);
             da_i[j] = dc_j * g[j] * i[j] * (1 - i[j]);
             da_f[j] = dc_j * cp[j] * f[j] * (1 - f[j]);
             da_g[j] = dc_j * i[j] * (1 - g[j] * g[j]);
-            da_o[j] = ds_j * tc[j] * o[j] * (1 - o[j]);
+            da_o[j] = ds_j * tc * o[j] * (1 - o[j]);
             gc_n[j] = through_f ? dc_j * f[j] : dc_j;
         }
     }
@@ -113,13 +115,13 @@ static void FR_SUFFIX(lstm_rows_backward)(int64_t rows, int64_t H, const real *r
 /* lstm_rows_backward over the first `steps` steps as one block: step 0's c_{t-1} is c0,
  * the others' are the rows of c one step back. */
 static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, const real *gates,
-                                           const real *c0, const real *c, const real *tanh_c,
-                                           const real *gs, real *gc, real *da) {
+                                           const real *c0, const real *c, const real *gs, real *gc,
+                                           real *da) {
     const int64_t step = B * H, G = 4 * H;
-    FR_SUFFIX(lstm_rows_backward)(B, H, gates, c0, tanh_c, gs, gc, 0, da);
+    FR_SUFFIX(lstm_rows_backward)(B, H, gates, c0, c, gs, gc, 0, da);
     if (steps > 1)
-        FR_SUFFIX(lstm_rows_backward)((steps - 1) * B, H, gates + B * G, c, tanh_c + step,
-                                      gs + step, gc + step, 0, da + B * G);
+        FR_SUFFIX(lstm_rows_backward)((steps - 1) * B, H, gates + B * G, c, c + step, gs + step,
+                                      gc + step, 0, da + B * G);
 }
 
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0 and dc0:
@@ -129,9 +131,9 @@ static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, 
 static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *restrict W,
                                           const real *restrict packed, const real *restrict c0,
                                           const real *restrict c, const real *restrict gates,
-                                          const real *restrict tanh_c, const real *restrict ds,
-                                          const real *restrict dc, real *restrict da,
-                                          real *restrict ds0, real *restrict dc0) {
+                                          const real *restrict ds, const real *restrict dc,
+                                          real *restrict da, real *restrict ds0,
+                                          real *restrict dc0) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
     memset(ds0, 0, (size_t)step * sizeof *ds0);
@@ -142,8 +144,8 @@ static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *
         FR_SUFFIX(add_into)(step, ds + o, ds0);
         if (dc != NULL) FR_SUFFIX(add_into)(step, dc + o, dc0);
         /* da_t, and dc0 = dL/dc_t * f_t: what reaches c_{t-1} */
-        FR_SUFFIX(lstm_rows_backward)(B, H, gates + t * B * G, t > 0 ? c + o - step : c0,
-                                      tanh_c + o, ds0, dc0, 1, da_t);
+        FR_SUFFIX(lstm_rows_backward)(B, H, gates + t * B * G, t > 0 ? c + o - step : c0, c + o,
+                                      ds0, dc0, 1, da_t);
         /* ds0 = da_t @ W  (B, H): what reaches s_{t-1} */
         if (packed != NULL)
             PACKED_GEMM(B, H, G, da_t, G, packed, 0, ds0, H);
@@ -165,10 +167,9 @@ static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *
 static void FR_SUFFIX(lstm_backward_truncated)(const fastrnn_dims *dims, int64_t K,
                                                const real *restrict W, const real *restrict c0,
                                                const real *restrict c, const real *restrict gates,
-                                               const real *restrict tanh_c, const real *restrict ds,
-                                               const real *restrict dc, real *restrict da,
-                                               real *restrict ds0, real *restrict dc0,
-                                               real *restrict work) {
+                                               const real *restrict ds, const real *restrict dc,
+                                               real *restrict da, real *restrict ds0,
+                                               real *restrict dc0, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H, states = T * step;
     real *da_lag = work, *gs = da_lag + T * B * G, *gc = gs + states;
@@ -181,7 +182,7 @@ static void FR_SUFFIX(lstm_backward_truncated)(const fastrnn_dims *dims, int64_t
     memset(dc0, 0, (size_t)step * sizeof *dc0);
     for (int64_t k = 0; k <= K; ++k) {
         const int64_t steps = T - k; /* lag k reaches steps 0 .. T-k-1 */
-        FR_SUFFIX(lstm_steps_backward)(steps, B, H, gates, c0, c, tanh_c, gs, gc, da_lag);
+        FR_SUFFIX(lstm_steps_backward)(steps, B, H, gates, c0, c, gs, gc, da_lag);
         FR_SUFFIX(add_into)(steps * B * G, da_lag, da);
         FR_SUFFIX(add_into)(step, gc, dc0);
         if (k == K) break;
@@ -211,20 +212,18 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t states = T * B * H;
     real *da = work;                 /* (T,B,4H) */
-    real *tanh_c = da + T * B * G;   /* (T,B,H) */
+    real *tanh_c = da + T * B * G;   /* (T,B,H), unused: tanh(c) is recomputed */
     real *partial = tanh_c + states; /* (4H) */
     real *rest = partial + G;        /* see fastrnn_lstm_backward_work_len */
 
-    memcpy(tanh_c, c, (size_t)states * sizeof *tanh_c);
-    FR_SUFFIX(fastrnn_tanh)(states, tanh_c);
     if (truncate < 0 || truncate >= T - 1) {
         const int packed = cell_uses_packed(dims);
         if (packed) PACK(0, G, H, W, H, rest); /* W, the (K,N) = (4H,H) right-hand side */
-        FR_SUFFIX(lstm_backward_full)(dims, W, packed ? rest : NULL, c0, c, gates, tanh_c, ds, dc,
-                                      da, ds0, dc0);
+        FR_SUFFIX(lstm_backward_full)(dims, W, packed ? rest : NULL, c0, c, gates, ds, dc, da, ds0,
+                                      dc0);
     } else {
-        FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, tanh_c, ds, dc, da, ds0,
-                                           dc0, rest);
+        FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, ds, dc, da, ds0, dc0,
+                                           rest);
     }
 
     FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, dx, dU, dW);
