@@ -9,8 +9,9 @@ from numpy.testing import assert_array_equal
 
 from fastrnn import _kernels
 
-# measured worst cases over every float32 (tools/check_activations.c): tanh 2.6 (3.0 on
-# baseline x86-64, without FMA), sigmoid 1.7, exp 0.8; float64 2-3
+# measured worst cases over every float32 with AVX-512 (tools/check_activations.c; every
+# 17th with AVX2 and baseline x86-64, which has no FMA): tanh 2.5 (2.8 on baseline x86-64),
+# sigmoid 1.8, exp 0.8 (1.0); float64 2-3
 ULP_BUDGET = 4
 DTYPES = [np.float32, np.float64]
 
