@@ -1,11 +1,13 @@
 /* Internal to the gated cells (lstm.c, gru.c), not part of the public API: the size check.
- * Their typed helpers are in cells_impl.h. */
+ * Their typed helpers are in cells_impl.h; their elementwise passes inline the scalar
+ * activations of activations.h. */
 #ifndef FASTRNN_CELLS_H
 #define FASTRNN_CELLS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "activations.h"
 #include "fastrnn.h"
 #include "packed_gemm.h"
 

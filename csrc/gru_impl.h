@@ -5,8 +5,9 @@
 #define PACK FR_SUFFIX(fastrnn_pack)
 #define PACKED_GEMM FR_SUFFIX(fastrnn_packed_gemm)
 
-/* One step of the cell for B rows, with the biases added here rather than in a pass of
- * their own over all T*B rows:
+/* One step of the cell for B rows, in one pass over each row: the biases are added here
+ * rather than in a pass of their own over all T*B rows, and the activations are inlined
+ * (activations.h), so that one vectorized loop reads each pre-activation once:
  *   a (B,3H)      in: U x_t (the input terms of r, z, n); out: gate values r, z, n
  *   gh (B,3H)     in: s_{t-1} @ W.T
  *   bias (4H)     in: b_ih + b_hh of r and z (2H), b_in (H), b_hn (H)
@@ -17,20 +18,21 @@ static void FR_SUFFIX(gru_step_forward)(int64_t B, int64_t H, real *restrict a,
                                         const real *restrict gh, const real *restrict bias,
                                         const real *restrict s_prev, real *restrict hn,
                                         real *restrict s) {
-    const real *b_in = bias + 2 * H, *b_hn = bias + 3 * H;
+    const real *b_r = bias, *b_z = bias + H, *b_in = bias + 2 * H, *b_hn = bias + 3 * H;
     for (int64_t m = 0; m < B; ++m) {
-        real *am = a + m * 3 * H, *hn_m = hn + m * H, *sm = s + m * H;
-        const real *gh_m = gh + m * 3 * H, *sp = s_prev + m * H;
-        for (int64_t j = 0; j < 2 * H; ++j) am[j] += gh_m[j] + bias[j];
-        FR_SUFFIX(fastrnn_sigmoid)(2 * H, am); /* r, z */
-        const real *r = am, *z = am + H;
-        real *n = am + 2 * H;
+        real *r = a + m * 3 * H, *z = r + H, *n = r + 2 * H;
+        const real *gh_r = gh + m * 3 * H, *gh_z = gh_r + H, *gh_n = gh_r + 2 * H;
+        const real *sp = s_prev + m * H;
+        real *hn_m = hn + m * H, *sm = s + m * H;
         for (int64_t j = 0; j < H; ++j) {
-            hn_m[j] = gh_m[2 * H + j] + b_hn[j];
-            n[j] += b_in[j] + r[j] * hn_m[j];
+            const real r_j = FR_SUFFIX(sigmoid_one)(r[j] + (gh_r[j] + b_r[j]));
+            const real z_j = FR_SUFFIX(sigmoid_one)(z[j] + (gh_z[j] + b_z[j]));
+            const real hn_j = gh_n[j] + b_hn[j];
+            const real n_j = FR_SUFFIX(tanh_one)(n[j] + b_in[j] + r_j * hn_j);
+            r[j] = r_j, z[j] = z_j, n[j] = n_j;
+            hn_m[j] = hn_j;
+            sm[j] = (1 - z_j) * n_j + z_j * sp[j];
         }
-        FR_SUFFIX(fastrnn_tanh)(H, n);
-        for (int64_t j = 0; j < H; ++j) sm[j] = (1 - z[j]) * n[j] + z[j] * sp[j];
     }
 }
 

@@ -49,14 +49,13 @@ int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims) {
 int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!cell_dims_ok(dims, 4)) return 0;
     const int64_t states = dims->T * dims->B * dims->H, G = 4 * dims->H;
-    /* Full BPTT: the packed W (4H,H), da for a chunk of steps (cells.h), tanh(c) of one
-     * step (B,H) and 2 * 4H for the partial sums of db (lstm_backward_full in lstm_impl.h).
-     * A window shorter than the sequence: da (T,B,4H), tanh(c) (T,B,H), 4H for the partial
-     * sums of db, and the lag-by-lag buffers da_lag (T,B,4H), gs and gc (T,B,H)
-     * (lstm_backward_truncated). */
+    /* Full BPTT: the packed W (4H,H), da for a chunk of steps (cells.h) and 2 * 4H for the
+     * partial sums of db (lstm_backward_full in lstm_impl.h). A window shorter than the
+     * sequence: da (T,B,4H), 4H for the partial sums of db, and the lag-by-lag buffers
+     * da_lag (T,B,4H), gs and gc (T,B,H) (lstm_backward_truncated). */
     if (truncate < 0 || truncate >= dims->T - 1)
-        return cell_pack_len(G, dims->H) + (cell_chunk_steps(dims) * G + dims->H) * dims->B + 2 * G;
-    return 11 * states + G;
+        return cell_pack_len(G, dims->H) + cell_chunk_steps(dims) * G * dims->B + 2 * G;
+    return 10 * states + G;
 }
 
 #define real float

@@ -5,8 +5,9 @@
 #define PACK FR_SUFFIX(fastrnn_pack)
 #define PACKED_GEMM FR_SUFFIX(fastrnn_packed_gemm)
 
-/* One step of the cell for B rows, with the two biases' sum added here rather than in a
- * pass of its own over all T*B rows:
+/* One step of the cell for B rows, in one pass over each row: the two biases' sum is
+ * added here rather than in a pass of its own over all T*B rows, and the activations are
+ * inlined (activations.h), so that one vectorized loop reads each pre-activation once:
  *   a (B,4H)      in: pre-activations less the bias; out: gate values i, f, g, o
  *   bias (4H)     in: b_ih + b_hh
  *   c_prev (B,H)  in
@@ -15,17 +16,21 @@ FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(lstm_step_forward)(int64_t B, int64_t H, const real *restrict bias,
                                          real *restrict a, const real *restrict c_prev,
                                          real *restrict c, real *restrict s) {
+    const real *b_i = bias, *b_f = bias + H, *b_g = bias + 2 * H, *b_o = bias + 3 * H;
     for (int64_t n = 0; n < B; ++n) {
-        real *an = a + n * 4 * H, *cn = c + n * H, *sn = s + n * H;
+        real *i = a + n * 4 * H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
         const real *cp = c_prev + n * H;
-        for (int64_t j = 0; j < 4 * H; ++j) an[j] += bias[j];
-        FR_SUFFIX(fastrnn_sigmoid)(2 * H, an);     /* i, f */
-        FR_SUFFIX(fastrnn_tanh)(H, an + 2 * H);    /* g */
-        FR_SUFFIX(fastrnn_sigmoid)(H, an + 3 * H); /* o */
-        const real *i = an, *f = an + H, *g = an + 2 * H, *o = an + 3 * H;
-        for (int64_t j = 0; j < H; ++j) sn[j] = cn[j] = f[j] * cp[j] + i[j] * g[j];
-        FR_SUFFIX(fastrnn_tanh)(H, sn);
-        for (int64_t j = 0; j < H; ++j) sn[j] *= o[j];
+        real *cn = c + n * H, *sn = s + n * H;
+        for (int64_t j = 0; j < H; ++j) {
+            const real i_j = FR_SUFFIX(sigmoid_one)(i[j] + b_i[j]);
+            const real f_j = FR_SUFFIX(sigmoid_one)(f[j] + b_f[j]);
+            const real g_j = FR_SUFFIX(tanh_one)(g[j] + b_g[j]);
+            const real o_j = FR_SUFFIX(sigmoid_one)(o[j] + b_o[j]);
+            const real c_j = f_j * cp[j] + i_j * g_j;
+            i[j] = i_j, f[j] = f_j, g[j] = g_j, o[j] = o_j;
+            cn[j] = c_j;
+            sn[j] = o_j * FR_SUFFIX(tanh_one)(c_j);
+        }
     }
 }
 
@@ -118,30 +123,32 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_infer)(const fastrnn_dims *dims, const rea
 
 /* Backward through a block of rows of the cell, elementwise: rows = B for one step of the
  * full sweep, or every step a lag reaches at once (lstm_backward_truncated).
- *   gates (rows,4H), c_prev (rows,H), tanh_c (rows,H)  in   i, f, g, o; c_{t-1}; tanh(c_t)
+ *   gates (rows,4H), c_prev (rows,H), c (rows,H)  in   i, f, g, o; c_{t-1}; c_t
  *   gs (rows,H)      in      dL/ds_t arriving (from above and from step t+1)
  *   gc (rows,H)      in/out  in: dL/dc_t arriving; out: the whole dL/dc_t, through s_t
  *                            too, times f when through_f (then what reaches c_{t-1})
  *   da (rows,4H)     out     dL/d(a_i, a_f, a_g, a_o)
  * Differentiates c_t = f * c_{t-1} + i * g and s_t = o * tanh(c_t), with sigmoid' =
- * y (1 - y) and tanh' = 1 - y^2 written through the outputs y. */
+ * y (1 - y) and tanh' = 1 - y^2 written through the outputs y; tanh(c_t) is recomputed
+ * here (inlined, activations.h), cheaper than a pass that stores it and a stream that
+ * reads it back. */
 FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(lstm_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
-                                          const real *restrict c_prev, const real *restrict tanh_c,
+                                          const real *restrict c_prev, const real *restrict c,
                                           const real *restrict gs, real *restrict gc, int through_f,
                                           real *restrict da) {
     for (int64_t n = 0; n < rows; ++n) {
         const real *i = gates + n * 4 * H, *f = i + H, *g = i + 2 * H, *o = i + 3 * H;
-        const real *cp = c_prev + n * H, *tc = tanh_c + n * H, *gs_n = gs + n * H;
+        const real *cp = c_prev + n * H, *cn = c + n * H, *gs_n = gs + n * H;
         real *gc_n = gc + n * H;
         real *da_i = da + n * 4 * H, *da_f = da_i + H, *da_g = da_i + 2 * H, *da_o = da_i + 3 * H;
         for (int64_t j = 0; j < H; ++j) {
-            const real ds_j = gs_n[j];
-            const real dc_j = gc_n[j] + ds_j * o[j] * (1 - tc[j] * tc[j]);
+            const real ds_j = gs_n[j], tc = FR_SUFFIX(tanh_one)(cn[j]);
+            const real dc_j = gc_n[j] + ds_j * o[j] * (1 - tc * tc);
             da_i[j] = dc_j * g[j] * i[j] * (1 - i[j]);
             da_f[j] = dc_j * cp[j] * f[j] * (1 - f[j]);
             da_g[j] = dc_j * i[j] * (1 - g[j] * g[j]);
-            da_o[j] = ds_j * tc[j] * o[j] * (1 - o[j]);
+            da_o[j] = ds_j * tc * o[j] * (1 - o[j]);
             gc_n[j] = through_f ? dc_j * f[j] : dc_j;
         }
     }
@@ -150,13 +157,13 @@ static void FR_SUFFIX(lstm_rows_backward)(int64_t rows, int64_t H, const real *r
 /* lstm_rows_backward over the first `steps` steps as one block: step 0's c_{t-1} is c0,
  * the others' are the rows of c one step back. */
 static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, const real *gates,
-                                           const real *c0, const real *c, const real *tanh_c,
-                                           const real *gs, real *gc, real *da) {
+                                           const real *c0, const real *c, const real *gs, real *gc,
+                                           real *da) {
     const int64_t step = B * H, G = 4 * H;
-    FR_SUFFIX(lstm_rows_backward)(B, H, gates, c0, tanh_c, gs, gc, 0, da);
+    FR_SUFFIX(lstm_rows_backward)(B, H, gates, c0, c, gs, gc, 0, da);
     if (steps > 1)
-        FR_SUFFIX(lstm_rows_backward)((steps - 1) * B, H, gates + B * G, c, tanh_c + step,
-                                      gs + step, gc + step, 0, da + B * G);
+        FR_SUFFIX(lstm_rows_backward)((steps - 1) * B, H, gates + B * G, c, c + step, gs + step,
+                                      gc + step, 0, da + B * G);
 }
 
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0 and dc0:
@@ -166,16 +173,16 @@ static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, 
  * da is kept for a chunk of steps only (cells.h): once the sweep has passed a chunk, its
  * share of dU, dW, db and its rows of dx are computed, each one GEMM over the chunk's rows
  * (dU, dW, db accumulated chunk after chunk), and the next chunk reuses the buffer:
- *   da (chunk_steps,B,4H), tanh_c (B,H): tanh(c_t) of one step; sums (4H): db's partial
- *   sums, partial (4H) sum_rows's. */
+ *   da (chunk_steps,B,4H); sums (4H): db's partial sums, partial (4H) sum_rows's.
+ * tanh(c_t) is recomputed in lstm_rows_backward rather than kept. */
 static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *restrict x,
                                           const real *restrict s0, const real *restrict c0,
                                           const real *restrict U, const real *restrict W,
                                           const real *restrict packed, const real *restrict s,
                                           const real *restrict c, const real *restrict gates,
                                           const real *restrict ds, const real *restrict dc,
-                                          real *restrict da, real *restrict tanh_c,
-                                          real *restrict partial, real *restrict sums,
+                                          real *restrict da, real *restrict partial,
+                                          real *restrict sums,
                                           real *restrict dx, real *restrict ds0, real *restrict dc0,
                                           real *restrict dU, real *restrict dW, real *restrict db) {
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 4 * H;
@@ -189,11 +196,9 @@ static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *
             real *da_t = da + (t - t0) * B * G;
             FR_SUFFIX(add_into)(step, ds + o, ds0);
             if (dc != NULL) FR_SUFFIX(add_into)(step, dc + o, dc0);
-            memcpy(tanh_c, c + o, (size_t)step * sizeof *tanh_c);
-            FR_SUFFIX(fastrnn_tanh)(step, tanh_c);
             /* da_t, and dc0 = dL/dc_t * f_t: what reaches c_{t-1} */
             FR_SUFFIX(lstm_rows_backward)(B, H, gates + t * B * G, t > 0 ? c + o - step : c0,
-                                          tanh_c, ds0, dc0, 1, da_t);
+                                          c + o, ds0, dc0, 1, da_t);
             /* ds0 = da_t @ W  (B, H): what reaches s_{t-1} */
             if (packed != NULL)
                 PACKED_GEMM(B, H, G, da_t, G, packed, 0, ds0, H);
@@ -228,10 +233,9 @@ static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *
 static void FR_SUFFIX(lstm_backward_truncated)(const fastrnn_dims *dims, int64_t K,
                                                const real *restrict W, const real *restrict c0,
                                                const real *restrict c, const real *restrict gates,
-                                               const real *restrict tanh_c, const real *restrict ds,
-                                               const real *restrict dc, real *restrict da,
-                                               real *restrict ds0, real *restrict dc0,
-                                               real *restrict work) {
+                                               const real *restrict ds, const real *restrict dc,
+                                               real *restrict da, real *restrict ds0,
+                                               real *restrict dc0, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H, states = T * step;
     real *da_lag = work, *gs = da_lag + T * B * G, *gc = gs + states;
@@ -244,7 +248,7 @@ static void FR_SUFFIX(lstm_backward_truncated)(const fastrnn_dims *dims, int64_t
     memset(dc0, 0, (size_t)step * sizeof *dc0);
     for (int64_t k = 0; k <= K; ++k) {
         const int64_t steps = T - k; /* lag k reaches steps 0 .. T-k-1 */
-        FR_SUFFIX(lstm_steps_backward)(steps, B, H, gates, c0, c, tanh_c, gs, gc, da_lag);
+        FR_SUFFIX(lstm_steps_backward)(steps, B, H, gates, c0, c, gs, gc, da_lag);
         FR_SUFFIX(add_into)(steps * B * G, da_lag, da);
         FR_SUFFIX(add_into)(step, gc, dc0);
         if (k == K) break;
@@ -272,25 +276,20 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
-    const int64_t states = T * B * H;
     if (truncate < 0 || truncate >= T - 1) { /* see fastrnn_lstm_backward_work_len */
         const int packed = cell_uses_packed(dims);
         real *W_packed = work, *da = work + cell_pack_len(G, H);
-        real *tanh_c = da + cell_chunk_steps(dims) * B * G, *partial = tanh_c + B * H;
+        real *partial = da + cell_chunk_steps(dims) * B * G;
         if (packed) PACK(0, G, H, W, H, W_packed); /* W, the (K,N) = (4H,H) right-hand side */
         FR_SUFFIX(lstm_backward_full)(dims, x, s0, c0, U, W, packed ? W_packed : NULL, s, c, gates,
-                                      ds, dc, da, tanh_c, partial, partial + G, dx, ds0, dc0, dU,
-                                      dW, db);
+                                      ds, dc, da, partial, partial + G, dx, ds0, dc0, dU, dW, db);
         return FASTRNN_OK;
     }
-    real *da = work;                 /* (T,B,4H) */
-    real *tanh_c = da + T * B * G;   /* (T,B,H) */
-    real *partial = tanh_c + states; /* (4H) */
-    real *rest = partial + G;        /* see fastrnn_lstm_backward_work_len */
-    memcpy(tanh_c, c, (size_t)states * sizeof *tanh_c);
-    FR_SUFFIX(fastrnn_tanh)(states, tanh_c);
-    FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, tanh_c, ds, dc, da, ds0,
-                                       dc0, rest);
+    real *da = work;                /* (T,B,4H) */
+    real *partial = da + T * B * G; /* (4H) */
+    real *rest = partial + G;       /* see fastrnn_lstm_backward_work_len */
+    FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, ds, dc, da, ds0, dc0,
+                                       rest);
     FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, 0, dx, dU, dW);
     if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, G, partial, db);
     return FASTRNN_OK;
