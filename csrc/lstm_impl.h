@@ -175,16 +175,13 @@ static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, 
  * (dU, dW, db accumulated chunk after chunk), and the next chunk reuses the buffer:
  *   da (chunk_steps,B,4H); sums (4H): db's partial sums, partial (4H) sum_rows's.
  * tanh(c_t) is recomputed in lstm_rows_backward rather than kept. */
-static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *restrict x,
-                                          const real *restrict s0, const real *restrict c0,
-                                          const real *restrict U, const real *restrict W,
-                                          const real *restrict packed, const real *restrict s,
-                                          const real *restrict c, const real *restrict gates,
-                                          const real *restrict ds, const real *restrict dc,
-                                          real *restrict da, real *restrict partial,
-                                          real *restrict sums,
-                                          real *restrict dx, real *restrict ds0, real *restrict dc0,
-                                          real *restrict dU, real *restrict dW, real *restrict db) {
+static void FR_SUFFIX(lstm_backward_full)(
+    const fastrnn_dims *dims, const real *restrict x, const real *restrict s0,
+    const real *restrict c0, const real *restrict U, const real *restrict W,
+    const real *restrict packed, const real *restrict s, const real *restrict c,
+    const real *restrict gates, const real *restrict ds, const real *restrict dc, real *restrict da,
+    real *restrict partial, real *restrict sums, real *restrict dx, real *restrict ds0,
+    real *restrict dc0, real *restrict dU, real *restrict dW, real *restrict db) {
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 4 * H;
     const int64_t step = B * H, chunk_steps = cell_chunk_steps(dims);
     memset(ds0, 0, (size_t)step * sizeof *ds0);
@@ -197,8 +194,8 @@ static void FR_SUFFIX(lstm_backward_full)(const fastrnn_dims *dims, const real *
             FR_SUFFIX(add_into)(step, ds + o, ds0);
             if (dc != NULL) FR_SUFFIX(add_into)(step, dc + o, dc0);
             /* da_t, and dc0 = dL/dc_t * f_t: what reaches c_{t-1} */
-            FR_SUFFIX(lstm_rows_backward)(B, H, gates + t * B * G, t > 0 ? c + o - step : c0,
-                                          c + o, ds0, dc0, 1, da_t);
+            FR_SUFFIX(lstm_rows_backward)(B, H, gates + t * B * G, t > 0 ? c + o - step : c0, c + o,
+                                          ds0, dc0, 1, da_t);
             /* ds0 = da_t @ W  (B, H): what reaches s_{t-1} */
             if (packed != NULL)
                 PACKED_GEMM(B, H, G, da_t, G, packed, 0, ds0, H);
@@ -288,8 +285,7 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     real *da = work;                /* (T,B,4H) */
     real *partial = da + T * B * G; /* (4H) */
     real *rest = partial + G;       /* see fastrnn_lstm_backward_work_len */
-    FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, ds, dc, da, ds0, dc0,
-                                       rest);
+    FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, ds, dc, da, ds0, dc0, rest);
     FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, 0, dx, dU, dW);
     if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, G, partial, db);
     return FASTRNN_OK;
