@@ -92,7 +92,8 @@ def softmax_forward(s, V, c=None):
 
 def softmax_loss(s, V, c, targets, mask=None, *, reduction="mean", dV_out=None):
     """Cross-entropy of softmax(V s_t + c) against targets, fused with its gradients
-    (C kernel: one GEMM each for the logits, dV and ds).
+    (C kernel: one GEMM each for the logits, dV and ds; a few float64 rows against a
+    large V in one fused pass over V).
 
     Same contract as ``fastrnn.reference.softmax_loss``: s (T,B,H), V (K,H), c (K,) or
     None, targets int (T,B) in [0, K), mask (T,B) of 0/1 or None, reduction "mean" (per
