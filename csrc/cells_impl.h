@@ -59,6 +59,15 @@ static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t n, const real *restrict a,
     }
 }
 
+/* out = the column sums of a's rows, or out += them when accumulate (a later chunk of the
+ * chunked BPTT): the chunk is summed on its own into sums (n), then added. */
+static void FR_SUFFIX(sum_rows_into)(int64_t rows, int64_t n, const real *restrict a, int64_t lda,
+                                     real *restrict partial, real *restrict sums, int accumulate,
+                                     real *restrict out) {
+    FR_SUFFIX(sum_rows)(rows, n, a, lda, partial, accumulate ? sums : out);
+    if (accumulate) FR_SUFFIX(add_into)(n, sums, out);
+}
+
 /* gx = x @ U.T  (T*B, GH): every gate's input term for every step in one GEMM (the
  * biases are added step by step, in the cells' passes). U NULL means x is the projection
  * itself (D = GH). */

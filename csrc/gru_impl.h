@@ -216,10 +216,8 @@ static void FR_SUFFIX(gru_backward_full)(
                                           t0 > 0 ? s + (t0 - 1) * step : s0, s + t0 * step, U,
                                           !first, dx + t0 * B * D, dU, dW);
         if (db_ih != NULL) {
-            FR_SUFFIX(sum_rows)(rows, G, dgx, G, partial, first ? db_ih : sums);
-            if (!first) FR_SUFFIX(add_into)(G, sums, db_ih);
-            FR_SUFFIX(sum_rows)(rows, H, dgh + 2 * H, G, partial, first ? db_hh + 2 * H : sums);
-            if (!first) FR_SUFFIX(add_into)(H, sums, db_hh + 2 * H);
+            FR_SUFFIX(sum_rows_into)(rows, G, dgx, G, partial, sums, !first, db_ih);
+            FR_SUFFIX(sum_rows_into)(rows, H, dgh + 2 * H, G, partial, sums, !first, db_hh + 2 * H);
         }
         t1 = t0;
     }

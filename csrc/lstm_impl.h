@@ -209,10 +209,7 @@ static void FR_SUFFIX(lstm_backward_full)(
         FR_SUFFIX(weight_and_input_grads)(&part, G, da, da, x + t0 * B * D,
                                           t0 > 0 ? s + (t0 - 1) * step : s0, s + t0 * step, U,
                                           t1 < T, dx + t0 * B * D, dU, dW);
-        if (db != NULL) {
-            FR_SUFFIX(sum_rows)(part.T * B, G, da, G, partial, t1 < T ? sums : db);
-            if (t1 < T) FR_SUFFIX(add_into)(G, sums, db);
-        }
+        if (db != NULL) FR_SUFFIX(sum_rows_into)(part.T * B, G, da, G, partial, sums, t1 < T, db);
         t1 = t0;
     }
 }
