@@ -56,7 +56,10 @@ def test_run_times_every_task_of_the_rnn_on_both_backends(tiny_run):
         assert r["min_s"] <= r["median_s"] <= r["max_s"]
         assert r["gflops"] == pytest.approx(r["flops_per_call"] / r["median_s"] / 1e9)
         assert r["tokens_per_s"] == pytest.approx(8 / r["median_s"])
+        # --quick measures the peak at the start only
         assert r["percent_of_peak"] == pytest.approx(100 * r["gflops"] / tiny_run["peak"]["gflops"])
+        assert r["percent_of_start_peak"] == r["percent_of_peak"]
+        assert r["peak_gflops_in_rounds"] is None
         assert r["check"]["worst_err_over_scale"] < check.TOLERANCES["float32"]["rtol"]
         assert r["compile_s"] is None
     training = _rows(tiny_run, cell="rnn", task="training", backend="reference")[0]
@@ -73,6 +76,51 @@ def test_run_times_every_task_of_the_rnn_on_both_backends(tiny_run):
     for r in _rows(tiny_run, cell="rnn", backend="fastrnn"):
         assert r["ratio_to_fastrnn"] == pytest.approx(1.0)
         assert r["paired_ratio_to_fastrnn"] == pytest.approx(1.0)
+
+
+def test_a_full_run_times_the_peaks_gemm_in_every_round_and_compares_within_rounds(
+    monkeypatch,
+):
+    gemm_samples = []
+    run_sample = timing.run_sample
+
+    def recording(call, inner):
+        seconds = run_sample(call, inner)
+        if isinstance(call, timing.GemmPeak):
+            gemm_samples.append(seconds)
+        return seconds
+
+    monkeypatch.setattr(timing, "run_sample", recording)
+    result = bench.run(
+        cells=["rnn"],
+        shapes=[TINY],
+        tasks=["training"],
+        backends=["fastrnn"],
+        workloads=[],
+        rounds=3,
+        target_ms=1.0,
+        budget_s=0.05,
+    )
+    assert result["peak"]["each_round"] is True
+    assert [r["backend"] for r in result["results"]] == ["fastrnn"]  # the GEMM is no row
+    row = result["results"][0]
+    # the start's trials, then one sample to estimate its duration, then one per round
+    start = result["peak"]["trials"] + 1
+    in_rounds = gemm_samples[start:]
+    assert len(in_rounds) == row["rounds"] == 3
+    gemm_flops = 2 * result["peak"]["n"] ** 3
+    expected = [
+        100 * (row["flops_per_call"] / s) / (gemm_flops / g)
+        for s, g in zip(row["samples_s"], in_rounds, strict=True)
+    ]
+    assert row["percent_of_peak"] == pytest.approx(float(np.median(expected)))
+    assert row["peak_gflops_in_rounds"] == pytest.approx(
+        gemm_flops / float(np.median(in_rounds)) / 1e9
+    )
+    assert row["percent_of_start_peak"] == pytest.approx(
+        100 * row["gflops"] / result["peak"]["gflops"]
+    )
+    assert "in the same round" in bench.format_notes(result)
 
 
 def test_run_reports_missing_cells(tiny_run):

@@ -122,6 +122,18 @@ def _pool(pool: dict, blas: dict) -> str:
     )
 
 
+def _peak_line(peak: dict | None) -> str:
+    if not peak:
+        return "peak      not measured (no cells)"
+    line = (
+        f"peak      {peak['routine']} {peak['n']}^3 through NumPy, best of {peak['trials']} at "
+        f"the start: {peak['gflops']:.1f} GFLOP/s"
+    )
+    if peak.get("each_round"):
+        line += "; the same GEMM runs again in every round of every case"
+    return line
+
+
 def format_header(result: dict) -> str:
     m, v, s = result["machine"], result["versions"], result["settings"]
     blas = result["blas"]
@@ -149,10 +161,7 @@ def format_header(result: dict) -> str:
         f"threads   {s['threads']}: threadpoolctl limit on every BLAS/OpenMP pool, "
         f"torch.set_num_threads, CPU affinity "
         + (f"pinned to CPU(s) {', '.join(map(str, pinned))} (JAX)" if pinned else "unsupported"),
-        f"peak      {peak['routine']} {peak['n']}^3 through NumPy, best of {peak['trials']}: "
-        f"{peak['gflops']:.1f} GFLOP/s"
-        if peak
-        else "peak      not measured (no cells)",
+        _peak_line(peak),
         f"timing    {rounds}, samples of >= {1e3 * s['target_s']:g} ms after a warm-up; "
         "every backend checked against the float64 reference first",
     ]
@@ -299,6 +308,16 @@ def format_workloads(result: dict) -> str:
     return "\n\n".join(blocks)
 
 
+def _peak_meaning(peak: dict) -> str:
+    routine, gflops = peak["routine"], f"{peak['gflops']:.1f} GFLOP/s"
+    if peak.get("each_round"):
+        return (
+            f"the median over rounds of the backend's GFLOP/s over the {routine}'s in the same "
+            f"round (the load drifts: {gflops} at the start)."
+        )
+    return f"of the {routine} peak measured at the start ({gflops})."
+
+
 def format_notes(result: dict) -> str:
     """What the columns mean (of the tables the run has), the total time and the load."""
     lines = []
@@ -309,9 +328,8 @@ def format_notes(result: dict) -> str:
             "ms per call: median (min, max) over interleaved rounds. tokens/s = T*B / median. "
             "GFLOP/s counts 2 flops per multiply-add",
             "of the textbook GEMMs: inference 2*T*B*G*H*(D+H), training 3x that, G = 1 rnn, "
-            "4 lstm, 3 gru. %peak: of the",
-            f"measured {peak['routine']} peak ({peak['gflops']:.1f} GFLOP/s). x fastrnn: this "
-            "backend's median / fastrnn's (above 1: fastrnn is faster);",
+            f"4 lstm, 3 gru. %peak: {_peak_meaning(peak)}",
+            "x fastrnn: this backend's median / fastrnn's (above 1: fastrnn is faster); "
             "paired: median over rounds of the same ratio within a round. compile s: JAX's "
             "ahead-of-time compilation, not timed.",
             f"Tasks: {tasks}.",

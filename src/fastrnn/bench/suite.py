@@ -24,10 +24,26 @@ SCHEMA = "fastrnn-bench/2"
 
 # Timing settings of the two modes: interleaved rounds per case (cut to fit the budget in
 # seconds, never below min_rounds), the shortest duration of a sample, and how many GEMMs
-# measure the peak (the best counts).
+# measure the peak at the start (the best counts), and whether the peak's GEMM also runs in
+# every round of every case (the machine's speed drifts with its neighbours' load: a peak
+# measured minutes earlier can be a third off; --quick has no time for it).
 MODES = {
-    "full": {"rounds": 21, "min_rounds": 5, "budget_s": 30.0, "target_s": 0.040, "peak_trials": 5},
-    "quick": {"rounds": 5, "min_rounds": 3, "budget_s": 1.5, "target_s": 0.015, "peak_trials": 3},
+    "full": {
+        "rounds": 21,
+        "min_rounds": 5,
+        "budget_s": 30.0,
+        "target_s": 0.040,
+        "peak_trials": 5,
+        "peak_each_round": True,
+    },
+    "quick": {
+        "rounds": 5,
+        "min_rounds": 3,
+        "budget_s": 1.5,
+        "target_s": 0.015,
+        "peak_trials": 3,
+        "peak_each_round": False,
+    },
 }
 QUICK_SHAPES = ("tutorial", "small", "medium")  # --quick skips large unless asked for
 
@@ -59,6 +75,8 @@ TIMING_FIELDS = (
     "tokens_per_s",
     "gflops",
     "percent_of_peak",
+    "percent_of_start_peak",
+    "peak_gflops_in_rounds",
     *_RATIOS,
 )
 WORKLOAD_TIMING_FIELDS = (*_TIMED, *_STATS, "per_item_s", "items_per_s", *_RATIOS)
@@ -139,9 +157,12 @@ def run(
     -------
     dict, JSON-ready
         ``schema``, ``settings``, ``machine``, ``versions``, ``blas``, ``threads``,
-        ``peak`` (the measured GEMM GFLOP/s; None without cells), ``results`` (one row per
+        ``peak`` (the GEMM GFLOP/s measured at the start, and each_round; None without
+        cells), ``results`` (one row per
         cell, shape, task and backend: status, reason, check errors, samples, median_s,
-        q1_s, q3_s, min_s, max_s, tokens_per_s, gflops, percent_of_peak,
+        q1_s, q3_s, min_s, max_s, tokens_per_s, gflops, percent_of_peak (the median over
+        rounds of gflops over the peak's GEMM timed in the same round; quick: of the peak
+        measured at the start), percent_of_start_peak, peak_gflops_in_rounds,
         ratio_to_fastrnn, paired_ratio_to_fastrnn, compile_s), ``workloads`` (one row per
         workload and backend: workload, sizes, dtype, item, items_per_call, backend,
         timed, full_bptt, status, reason, check, samples, median_s (per call), q1_s, q3_s,
@@ -214,14 +235,18 @@ def run(
                     "how": "threadpoolctl limit on every BLAS/OpenMP pool, "
                     "torch.set_num_threads, CPU affinity of every thread of the process (JAX)",
                 }
-                result["peak"] = None  # only the cells' %peak needs it
+                result["peak"] = gemm = None  # only the cells' %peak needs it
                 if cell_names:
                     if progress is not None:
                         progress(0, 1, f"measuring the {dtype} GEMM peak")
-                    result["peak"] = timing.gemm_peak(np_dtype, trials=settings["peak_trials"])
+                    gemm = timing.GemmPeak(np_dtype)
+                    result["peak"] = gemm.measure(settings["peak_trials"])
+                    result["peak"]["each_round"] = settings["peak_each_round"]
+                    if not settings["peak_each_round"]:
+                        gemm = None  # its 32-96 MB go now
                 cases = (cell_names, shape_list, task_names, np_dtype, seed)
                 steps = _Steps(progress, _count_cases(cases) + len(workload_list))
-                _run_cases(result, loaded, cases, settings, steps)
+                _run_cases(result, loaded, cases, settings, steps, gemm)
                 if workload_list:
                     # The tutorial's code is the lm-step's yardstick: it always runs.
                     with_baseline = _with_tutorial(loaded)
@@ -312,8 +337,9 @@ def _count_cases(cases) -> int:
     return len(runnable) * len(shapes) * len(task_names)
 
 
-def _run_cases(result, loaded, cases, settings, steps: _Steps):
-    """Append a row per (cell, shape, task, backend) to result["results"]."""
+def _run_cases(result, loaded, cases, settings, steps: _Steps, gemm: timing.GemmPeak | None):
+    """Append a row per (cell, shape, task, backend) to result["results"]; gemm, when
+    given, runs in every round beside the backends."""
     cell_names, shapes, task_names, dtype, seed = cases
     rows = result["results"]
     for name in cell_names:
@@ -335,7 +361,8 @@ def _run_cases(result, loaded, cases, settings, steps: _Steps):
                 def say(message: str, case=case) -> None:
                     steps.say(f"{case.label()}: {message}")
 
-                rows.extend(_bench_case(case, want, loaded, settings, result["peak"], say))
+                peak = (result["peak"], gemm)
+                rows.extend(_bench_case(case, want, loaded, settings, peak, say))
                 steps.advance()
 
 
@@ -352,8 +379,13 @@ def _cell_unavailable(cell: Cell) -> str | None:
     return f"no fastrnn.reference.{cell.class_name} to check against"
 
 
-def _bench_case(case: Case, want: dict, loaded: list[Backend], settings: dict, peak: dict, say):
-    """Check every backend on case, then time those that agree; their rows."""
+def _bench_case(case: Case, want: dict, loaded: list[Backend], settings: dict, peak, say):
+    """Check every backend on case, then time those that agree; their rows.
+
+    peak: (the peak measured at the start, the GemmPeak to run in every round or None).
+    percent_of_peak is the median over rounds of the backend's GFLOP/s over the GEMM's in
+    the same round when the GEMM runs in the rounds, else percent_of_start_peak."""
+    start_peak, gemm = peak
     rows: dict[str, dict] = {}
     runners: dict[str, Runner] = {}
     for backend in loaded:
@@ -378,18 +410,36 @@ def _bench_case(case: Case, want: dict, loaded: list[Backend], settings: dict, p
     if not runners:
         return list(rows.values())
 
-    timed = _time_side_by_side({name: r.call for name, r in runners.items()}, settings, say)
+    calls = {name: r.call for name, r in runners.items()}
+    timed = _time_side_by_side(calls, settings, say, yardstick=gemm)
+    gemm_samples = timed.pop(_YARDSTICK, None)
     for name, stats in timed.items():
         row = rows[name]
         row.update(stats)
         row["tokens_per_s"] = case.tokens / stats["median_s"]
         row["gflops"] = case.flops / stats["median_s"] / 1e9
-        row["percent_of_peak"] = 100 * row["gflops"] / peak["gflops"]
+        row["percent_of_start_peak"] = 100 * row["gflops"] / start_peak["gflops"]
+        row["percent_of_peak"] = row["percent_of_start_peak"]
+        if gemm_samples is not None:
+            # Same round, same load: the backend's rate over the GEMM's.
+            per_round = [
+                100 * (case.flops / s) / gemm.gflops(g) / 1e9
+                for s, g in zip(stats["samples_s"], gemm_samples["samples_s"], strict=True)
+            ]
+            row["percent_of_peak"] = float(np.median(per_round))
+            row["peak_gflops_in_rounds"] = gemm.gflops(gemm_samples["median_s"])
     return list(rows.values())
 
 
-def _time_side_by_side(calls: dict[str, Callable], settings: dict, say) -> dict[str, dict]:
-    """Calibrate every call, then time them in interleaved rounds (``timing``).
+_YARDSTICK = "(gemm peak)"  # not a backend name: its samples are popped from the timings
+
+
+def _time_side_by_side(
+    calls: dict[str, Callable], settings: dict, say, yardstick: timing.GemmPeak | None = None
+) -> dict[str, dict]:
+    """Calibrate every call, then time them in interleaved rounds (``timing``); yardstick,
+    when given, runs once per round among them (it is warm already) and its timings come
+    back under _YARDSTICK.
 
     Returns name -> {rounds, inner, samples_s, median_s, q1_s, q3_s, min_s, max_s,
     ratio_to_fastrnn, paired_ratio_to_fastrnn}, the ratios None without a "fastrnn"
@@ -398,6 +448,10 @@ def _time_side_by_side(calls: dict[str, Callable], settings: dict, say) -> dict[
     for name, call in calls.items():
         say(f"warming up and calibrating {name}")
         inner[name], estimate[name] = timing.calibrate(call, settings["target_s"])
+    if yardstick is not None:
+        calls = {**calls, _YARDSTICK: yardstick}
+        inner[_YARDSTICK] = 1
+        estimate[_YARDSTICK] = timing.run_sample(yardstick, 1)
     round_s = sum(inner[n] * estimate[n] for n in calls)
     n_rounds = timing.affordable_rounds(
         round_s, settings["rounds"], settings["min_rounds"], settings["budget_s"]

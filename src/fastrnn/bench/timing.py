@@ -7,7 +7,9 @@ resolution and the scheduler's tick, short against load that drifts). ``interlea
 then takes one sample of every backend per round, round after round, rotating which
 backend goes first, so that all of them see the same machine: the median over rounds is
 the reported time, and the per-round ratios to a baseline (samples taken side by side)
-are steadier than the ratio of two medians when the load changes during a run.
+are steadier than the ratio of two medians when the load changes during a run. The GEMM
+that measures the peak (``GemmPeak``) can take part in the rounds too, so that a case's
+percentage of the peak compares samples taken under the same load.
 """
 
 from __future__ import annotations
@@ -92,20 +94,39 @@ def summarize(samples: list[float]) -> dict[str, float]:
     }
 
 
+class GemmPeak:
+    """An n x n x n GEMM through NumPy's BLAS (sgemm for float32, dgemm for float64), at
+    whatever thread count the BLAS is limited to: the yardstick of the benchmark's
+    percentages. Calling it runs one GEMM into a kept output; its operands are made once."""
+
+    def __init__(self, dtype, n: int = 2048):
+        rng = np.random.default_rng(0)
+        self.n = n
+        self.routine = "sgemm" if np.dtype(dtype) == np.float32 else "dgemm"
+        self.flops = 2 * n**3
+        self._a = rng.standard_normal((n, n)).astype(dtype)
+        self._b = rng.standard_normal((n, n)).astype(dtype)
+        self._c = np.empty((n, n), dtype=dtype)
+
+    def __call__(self) -> None:
+        np.matmul(self._a, self._b, out=self._c)
+
+    def gflops(self, seconds: float) -> float:
+        return self.flops / seconds / 1e9
+
+    def measure(self, trials: int = 5) -> dict:
+        """Best of trials after a warm-up."""
+        self()  # warm-up
+        best = min(run_sample(self, 1) for _ in range(trials))
+        return {
+            "routine": self.routine,
+            "n": self.n,
+            "trials": trials,
+            "best_s": best,
+            "gflops": self.gflops(best),
+        }
+
+
 def gemm_peak(dtype, n: int = 2048, trials: int = 5) -> dict:
-    """Achieved GFLOP/s of an n x n x n GEMM through NumPy's BLAS, best of trials after a
-    warm-up, at whatever thread count the BLAS is limited to (sgemm for float32, dgemm
-    for float64): the yardstick of the benchmark's percentages."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(dtype)
-    b = rng.standard_normal((n, n)).astype(dtype)
-    c = np.empty((n, n), dtype=dtype)
-    np.matmul(a, b, out=c)  # warm-up
-    best = min(run_sample(lambda: np.matmul(a, b, out=c), 1) for _ in range(trials))
-    return {
-        "routine": "sgemm" if np.dtype(dtype) == np.float32 else "dgemm",
-        "n": n,
-        "trials": trials,
-        "best_s": best,
-        "gflops": 2 * n**3 / best / 1e9,
-    }
+    """Achieved GFLOP/s of an n x n x n GEMM, best of trials after a warm-up (GemmPeak)."""
+    return GemmPeak(dtype, n).measure(trials)
