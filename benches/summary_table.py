@@ -3,8 +3,9 @@
     python benches/summary_table.py bench-results/bench-20261127-093000-float32.json
 
 One row per cell, shape and task: fastrnn's median, GFLOP/s and percentage of the run's
-GEMM peak, then every other backend's median over fastrnn's from the same run (above 1:
-fastrnn is faster); the workloads follow as a sentence each.
+GEMM peak (with the GEMM's GFLOP/s in that case's rounds when the run timed it there),
+then every other backend's median over fastrnn's from the same run (above 1: fastrnn is
+faster); the workloads follow as a sentence each.
 """
 
 from __future__ import annotations
@@ -33,18 +34,23 @@ def cells_table(result: dict) -> str:
         if row["cell"] is None or row["shape"] is None:
             continue
         rows.setdefault((row["cell"], row["shape"], row["task"]), {})[row["backend"]] = row
+    in_rounds = any(row.get("peak_gflops_in_rounds") for row in result["results"])
+    peak_column = " sgemm GFLOP/s in the rounds |" if in_rounds else ""
     lines = [
-        "| cell | shape | task | fastrnn ms | GFLOP/s | % peak | × reference | × torch | × JAX |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| cell | shape | task | fastrnn ms | GFLOP/s | % peak |"
+        + peak_column
+        + " × reference | × torch | × JAX |",
+        "|---|---|---|---:|---:|---:|" + ("---:|" if in_rounds else "") + "---:|---:|---:|",
     ]
     for (cell, shape, task), by_backend in rows.items():
         fast = by_backend.get("fastrnn")
         if fast is None or fast.get("median_s") is None:
             continue
         ratios = " | ".join(_ratio(by_backend.get(name)) for name in OTHERS)
+        peak = f" {fast['peak_gflops_in_rounds']:.1f} |" if in_rounds else ""
         lines.append(
             f"| {cell} | {shape} | {task} | {_ms(fast['median_s'])} | {fast['gflops']:.1f} "
-            f"| {fast['percent_of_peak']:.0f} | {ratios} |"
+            f"| {fast['percent_of_peak']:.0f} |{peak} {ratios} |"
         )
     return "\n".join(lines)
 
