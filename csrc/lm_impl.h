@@ -157,14 +157,33 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_scores_block)(
         for (int v = 0; v < nv; ++v) memcpy(tile + j * L + v * LANES, &acc[j][v], sizeof(VEC));
 }
 
-/* dsT (H, L) += Vb.T (H, THIN_BLOCK) @ tile (THIN_BLOCK, L) */
+/* dsT (H, L) += Vb.T (H, THIN_BLOCK) @ tile (THIN_BLOCK, L). Each entry sums its
+ * THIN_BLOCK products in a chain; three rows i at a time, interleaved, give the
+ * multiply-adds three times as many independent chains (same sums, same order). With
+ * thin_dV_cols's fixed offsets, softmax_loss at the lm-step's sizes (20 rows, H = 100,
+ * K = 8000) ran 3-5% faster, measured interleaved against the previous build. */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_ds_block)(
     int nv, int64_t H, const real *restrict tile, const real *restrict Vb, real *restrict dsT) {
     const int64_t L = LANES * nv;
     VEC b[THIN_BLOCK][THIN_VECS];
     for (int j = 0; j < THIN_BLOCK; ++j)
         for (int v = 0; v < nv; ++v) memcpy(&b[j][v], tile + j * L + v * LANES, sizeof(VEC));
-    for (int64_t i = 0; i < H; ++i) {
+    int64_t i = 0;
+    for (; i + 3 <= H; i += 3) { /* rows i, i+1, i+2 */
+        VEC a[3][THIN_VECS];
+        for (int u = 0; u < 3; ++u)
+            for (int v = 0; v < nv; ++v)
+                memcpy(&a[u][v], dsT + (i + u) * L + v * LANES, sizeof(VEC));
+        for (int j = 0; j < THIN_BLOCK; ++j)
+            for (int u = 0; u < 3; ++u) {
+                const real w = Vb[j * H + i + u];
+                for (int v = 0; v < nv; ++v) a[u][v] += b[j][v] * w;
+            }
+        for (int u = 0; u < 3; ++u)
+            for (int v = 0; v < nv; ++v)
+                memcpy(dsT + (i + u) * L + v * LANES, &a[u][v], sizeof(VEC));
+    }
+    for (; i < H; ++i) {
         VEC a[THIN_VECS];
         for (int v = 0; v < nv; ++v) memcpy(&a[v], dsT + i * L + v * LANES, sizeof(VEC));
         for (int j = 0; j < THIN_BLOCK; ++j)
@@ -176,8 +195,11 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_ds_block)(
 /* dVb[j, i0:i0+nw*LANES] = p[j, :rows] @ s[:, i0:i0+nw*LANES] for j < kb; p (THIN_BLOCK, L);
  * and a prefetch for writing of n <= rows cache lines from ahead */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
-    int nw, int64_t rows, int64_t L, int64_t H, int64_t kb, int64_t i0, const real *restrict p,
+    int nw, int64_t rows, int nv, int64_t H, int64_t kb, int64_t i0, const real *restrict p,
     const real *restrict s, real *restrict dVb, const real *ahead, int64_t n) {
+    const int64_t L = LANES * nv; /* a constant where inlined (softmax_loss switches on nv):
+                                   * p's rows sit at fixed offsets instead of eight pointers
+                                   * reloaded from the stack at every step */
     VEC acc[THIN_BLOCK][2];
     for (int j = 0; j < THIN_BLOCK; ++j)
         for (int w = 0; w < nw; ++w) acc[j][w] = (VEC){0};
@@ -192,23 +214,23 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
         for (int w = 0; w < nw; ++w) memcpy(dVb + j * H + i0 + w * LANES, &acc[j][w], sizeof(VEC));
 }
 
-/* dVb (kb, H) = p[:kb, :rows] @ s (rows, H), H >= LANES: columns two vectors at a time,
- * and the last H % LANES through one vector ending at H (it rewrites a few columns with
- * the same values). Prefetches the H cache lines of THIN_BLOCK * H doubles from ahead for
- * writing, as far as the steps go. */
+/* dVb (kb, H) = p[:kb, :rows] @ s (rows, H), H >= LANES, p (THIN_BLOCK, LANES * nv):
+ * columns two vectors at a time, and the last H % LANES through one vector ending at H
+ * (it rewrites a few columns with the same values). Prefetches the H cache lines of
+ * THIN_BLOCK * H doubles from ahead for writing, as far as the steps go. */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_block)(
-    int64_t rows, int64_t L, int64_t H, int64_t kb, const real *restrict p, const real *restrict s,
+    int64_t rows, int nv, int64_t H, int64_t kb, const real *restrict p, const real *restrict s,
     real *restrict dVb, const real *ahead) {
     int64_t i0 = 0, line = 0;
 #define FR_LINES (rows < H - line ? rows : H - line)
     for (; i0 + 2 * LANES <= H; i0 += 2 * LANES, line += FR_LINES)
-        FR_SUFFIX(thin_dV_cols)(2, rows, L, H, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
+        FR_SUFFIX(thin_dV_cols)(2, rows, nv, H, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
     if (i0 + LANES <= H) {
-        FR_SUFFIX(thin_dV_cols)(1, rows, L, H, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
+        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
         i0 += LANES, line += FR_LINES;
     }
     if (i0 < H)
-        FR_SUFFIX(thin_dV_cols)(1, rows, L, H, kb, H - LANES, p, s, dVb, ahead + line * 8,
+        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, kb, H - LANES, p, s, dVb, ahead + line * 8,
                                 FR_LINES);
 #undef FR_LINES
 }
@@ -360,7 +382,17 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
                 dc[k0 + j] = sum;
             }
         const real *ahead = k0 + 3 * THIN_BLOCK <= K ? dV + (k0 + 2 * THIN_BLOCK) * H : dV + k0 * H;
-        FR_SUFFIX(thin_dV_block)(rows, L, H, kb, p, s, dV + k0 * H, ahead);
+        switch (nv) {
+            case 1:
+                FR_SUFFIX(thin_dV_block)(rows, 1, H, kb, p, s, dV + k0 * H, ahead);
+                break;
+            case 2:
+                FR_SUFFIX(thin_dV_block)(rows, 2, H, kb, p, s, dV + k0 * H, ahead);
+                break;
+            default:
+                FR_SUFFIX(thin_dV_block)(rows, 3, H, kb, p, s, dV + k0 * H, ahead);
+                break;
+        }
     }
 }
 
