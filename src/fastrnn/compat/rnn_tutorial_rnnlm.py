@@ -19,7 +19,9 @@ gradient is five kernel calls,
     embedding_forward -> rnn_forward(U=None, s0=0, no bias) -> softmax_loss("sum")
     -> rnn_backward(truncate=bptt_truncate) -> embedding_backward
 
-and losses run many sentences at once, padded into a (T, B) batch.
+(on fastrnn's C kernels the five run in one C call, ``fastrnn_tutorial_bptt``, with the
+same numbers; the five calls stay the path of any other backend), and losses run many
+sentences at once, padded into a (T, B) batch.
 
 Deliberate differences from the published code (its bugs are fixed, not reproduced):
 
