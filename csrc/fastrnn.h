@@ -213,6 +213,39 @@ fastrnn_status fastrnn_softmax_loss_f64(const fastrnn_softmax_dims *dims,
                                         double *restrict ds, double *restrict dV,
                                         double *restrict dc, double *restrict work);
 
+/* The word-level language model of Britz's RNN tutorial (fastrnn.compat.RNNNumpy.bptt):
+ * one call for a sentence's summed cross-entropy and its gradients,
+ *   s_t = tanh(U[:, ids_t] + W s_{t-1}), s_{-1} = 0,  o_t = softmax(V s_t)  (no biases),
+ * the gradient of output t reaching steps t, ..., t - truncate (rnn_backward's window).
+ * It runs embedding_forward, rnn_forward (U NULL), softmax_loss ("sum"), rnn_backward and
+ * embedding_backward in that order and gives their numbers; dU is zeroed while the
+ * output layer's products run rather than in a pass of its own.
+ * dims: T, B, D the vocabulary (inputs and outputs), H.
+ *   truncate             in   the window K >= 0 (K >= T - 1 is exact BPTT); K < 0 gives
+ *                             zero dU and dW, as in the tutorial
+ *   ids, targets (T,B)   in   token ids in [0, D)
+ *   U (H,D), V (D,H), W (H,H)   in
+ *   loss                 out  the summed cross-entropy
+ *   dU (H,D), dV (D,H), dW (H,H)   out  overwritten
+ *   work  fastrnn_tutorial_bptt_work_len(dims, truncate) elements, undefined after
+ * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG (a NULL array, an id outside
+ * [0, D)) or FASTRNN_ERR_NO_BLAS. */
+int64_t fastrnn_tutorial_bptt_work_len(const fastrnn_dims *dims, int64_t truncate);
+fastrnn_status fastrnn_tutorial_bptt_f32(const fastrnn_dims *dims, int64_t truncate,
+                                         const int64_t *restrict ids,
+                                         const int64_t *restrict targets, const float *restrict U,
+                                         const float *restrict V, const float *restrict W,
+                                         double *restrict loss, float *restrict dU,
+                                         float *restrict dV, float *restrict dW,
+                                         float *restrict work);
+fastrnn_status fastrnn_tutorial_bptt_f64(const fastrnn_dims *dims, int64_t truncate,
+                                         const int64_t *restrict ids,
+                                         const int64_t *restrict targets, const double *restrict U,
+                                         const double *restrict V, const double *restrict W,
+                                         double *restrict loss, double *restrict dU,
+                                         double *restrict dV, double *restrict dW,
+                                         double *restrict work);
+
 /* ---- LSTM and GRU (issue 4) ----------------------------------------------------------- */
 
 /* PyTorch's cells, gate order and weight layout: the gates' weights are stacked along the

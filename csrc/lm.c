@@ -86,6 +86,34 @@ int64_t fastrnn_softmax_loss_work_len(const fastrnn_softmax_dims *dims) {
     return blas > thin ? blas : thin;
 }
 
+/* tutorial_bptt's dims: T, B, D the vocabulary (input and output), H; every kernel it
+ * calls accepts them, and its workspace (below) fits int64_t. */
+static int tutorial_dims_ok(const fastrnn_dims *d) {
+    if (!embedding_dims_ok(d)) return 0;
+    const fastrnn_softmax_dims out = {d->T, d->B, d->H, d->D};
+    return softmax_dims_ok(&out) && d->T * d->B <= INT64_MAX / 8 / d->H;
+}
+
+/* The window tutorial_bptt passes to rnn_backward: -1 (exact) when it covers the
+ * sentence, as fastrnn._fast.rnn_backward does. */
+static int64_t tutorial_window(const fastrnn_dims *d, int64_t truncate) {
+    return truncate >= d->T - 1 ? -1 : truncate;
+}
+
+int64_t fastrnn_tutorial_bptt_work_len(const fastrnn_dims *dims, int64_t truncate) {
+    if (!tutorial_dims_ok(dims)) return 0;
+    const fastrnn_dims rnn = {dims->T, dims->B, dims->H, dims->H};
+    const fastrnn_softmax_dims out = {dims->T, dims->B, dims->H, dims->D};
+    /* x, s, ds, dx (T,B,H), s0 and ds0 (B,H), then the largest of the kernels' own */
+    int64_t rest = fastrnn_rnn_forward_work_len(&rnn);
+    const int64_t loss = fastrnn_softmax_loss_work_len(&out);
+    const int64_t back =
+        truncate < 0 ? 0 : fastrnn_rnn_backward_work_len(&rnn, tutorial_window(dims, truncate));
+    rest = loss > rest ? loss : rest;
+    rest = back > rest ? back : rest;
+    return 4 * dims->T * dims->B * dims->H + 2 * dims->B * dims->H + rest;
+}
+
 #define real float
 #define FR_SUFFIX(name) name##_f32
 #define FR_THIN 0

@@ -4,8 +4,9 @@ The drivers in tests/c/ call csrc/ directly, with the plain-loop BLAS of plain_b
 buffers of exactly the documented sizes, and reach what the binding never lets through
 (ids out of range, NULL arrays, bad dims): kernel_check.c compares the RNN kernels with a
 plain-loop recurrence in double, test_lm.c the language-model kernels with plain loops,
-test_cells.c the LSTM and GRU kernels with U NULL (x the input projection) against the
-same kernels with U the identity.
+test_tutorial_bptt.c the one-call bptt of the tutorial's language model with the
+tutorial's loops, test_cells.c the LSTM and GRU kernels with U NULL (x the input
+projection) against the same kernels with U the identity.
 test_gated.c the LSTM and GRU kernels with plain-loop cells, central differences and, for
 truncated backward passes, sums of full ones over each window; test_generate.c the
 generation kernel against the same stream drawn step by step through the public kernels.
@@ -26,6 +27,7 @@ CSRC = ROOT / "csrc"
 DRIVERS = {
     "rnn": "kernel_check.c",
     "lm": "test_lm.c",
+    "tutorial_bptt": "test_tutorial_bptt.c",
     "cells": "test_cells.c",
     "gated": "test_gated.c",
     "generate": "test_generate.c",

@@ -103,6 +103,15 @@ cdef extern from "fastrnn.h" nogil:
         const fastrnn_softmax_dims *dims, fastrnn_reduction reduction, const double *s,
         const double *V, const double *c, const int64_t *targets, const uint8_t *mask,
         double *loss, double *ds, double *dV, double *dc, double *work)
+    int64_t fastrnn_tutorial_bptt_work_len(const fastrnn_dims *dims, int64_t truncate)
+    fastrnn_status fastrnn_tutorial_bptt_f32(
+        const fastrnn_dims *dims, int64_t truncate, const int64_t *ids, const int64_t *targets,
+        const float *U, const float *V, const float *W, double *loss, float *dU, float *dV,
+        float *dW, float *work)
+    fastrnn_status fastrnn_tutorial_bptt_f64(
+        const fastrnn_dims *dims, int64_t truncate, const int64_t *ids, const int64_t *targets,
+        const double *U, const double *V, const double *W, double *loss, double *dU,
+        double *dV, double *dW, double *work)
 
     # ---- LSTM and GRU (issue 4)
     int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims)

@@ -181,3 +181,70 @@ def softmax_loss(const floating[:, :, ::1] s, const floating[:, ::1] V, c,
                 &ds_v[0, 0, 0], &dV_v[0, 0], dc_ptr, &work_v[0])
     raise_for_status(status, "softmax_loss")
     return loss, ds, dV, dc
+
+
+cdef inline bint _overlap(const void *a, Py_ssize_t a_bytes, const void *b, Py_ssize_t b_bytes):
+    """Whether two byte ranges overlap (np.may_share_memory's bounds test)."""
+    cdef const char *pa = <const char *>a
+    cdef const char *pb = <const char *>b
+    return pa < pb + b_bytes and pb < pa + a_bytes
+
+
+def tutorial_bptt(const int64_t[:, ::1] ids, const int64_t[:, ::1] targets,
+                  const floating[:, ::1] U, const floating[:, ::1] V, const floating[:, ::1] W,
+                  truncate, dU_out=None, dV_out=None):
+    """(loss, dU, dV, dW) of compat.RNNNumpy.bptt in one C call (fastrnn_tutorial_bptt):
+    ids, targets (T,B) in [0, D), U (H,D), V (D,H), W (H,H) of one dtype; truncate an int
+    (< 0: zero dU and dW; clipped to T). dU and dV are written into dU_out, dV_out when
+    given: C-contiguous writable arrays of the shape and dtype, overlapping no input."""
+    cdef fastrnn_dims d = embedding_dims((ids.shape[0], ids.shape[1]), U.shape[1], U.shape[0])
+    expect_shape("targets", (targets.shape[0], targets.shape[1]), (d.T, d.B), "(T, B)")
+    expect_shape("V", (V.shape[0], V.shape[1]), (d.D, d.H), "(D, H)")
+    expect_shape("W", (W.shape[0], W.shape[1]), (d.H, d.H), "(H, H)")
+    check_ids("ids", ids, d.D, "D")
+    check_ids("targets", targets, d.D, "D")
+    try:
+        window = operator.index(truncate)
+    except TypeError:
+        raise TypeError(f"truncate must be an int; got {truncate!r}") from None
+    cdef int64_t K = max(-1, min(window, d.T))  # every K >= T - 1 is exact BPTT
+    dtype = np.float32 if floating is float else np.float64
+    cdef int64_t work_len = fastrnn_tutorial_bptt_work_len(&d, K)
+    reserve("tutorial_bptt", dtype, 2 * int(d.H) * d.D + int(d.H) * d.H + work_len)
+    dU = np.empty((d.H, d.D), dtype=dtype) if dU_out is None else dU_out
+    dV = np.empty((d.D, d.H), dtype=dtype) if dV_out is None else dV_out
+    cdef floating[:, ::1] dU_v = dU
+    cdef floating[:, ::1] dV_v = dV
+    expect_shape("dU_out", (dU_v.shape[0], dU_v.shape[1]), (d.H, d.D), "(H, D)")
+    expect_shape("dV_out", (dV_v.shape[0], dV_v.shape[1]), (d.D, d.H), "(D, H)")
+    cdef Py_ssize_t item = sizeof(floating), n_ids = d.T * d.B * sizeof(int64_t)
+    cdef Py_ssize_t u_bytes = d.H * d.D * item, w_bytes = d.H * d.H * item
+    cdef const void *inputs[5]
+    cdef Py_ssize_t sizes[5]
+    inputs[0], inputs[1], inputs[2], inputs[3], inputs[4] = \
+        &ids[0, 0], &targets[0, 0], &U[0, 0], &V[0, 0], &W[0, 0]
+    sizes[0], sizes[1], sizes[2], sizes[3], sizes[4] = n_ids, n_ids, u_bytes, u_bytes, w_bytes
+    cdef int i
+    for i in range(5):
+        if _overlap(&dU_v[0, 0], u_bytes, inputs[i], sizes[i]) or \
+                _overlap(&dV_v[0, 0], u_bytes, inputs[i], sizes[i]):
+            raise ValueError("dU_out and dV_out must overlap none of ids, targets, U, V, W")
+    if _overlap(&dU_v[0, 0], u_bytes, &dV_v[0, 0], u_bytes):
+        raise ValueError("dU_out and dV_out must not overlap")
+    dW = np.empty((d.H, d.H), dtype=dtype)
+    work = np.empty((work_len,), dtype=dtype)
+    cdef floating[:, ::1] dW_v = dW
+    cdef floating[::1] work_v = work
+    cdef double loss = 0
+    cdef fastrnn_status status
+    with nogil:
+        if floating is float:
+            status = fastrnn_tutorial_bptt_f32(
+                &d, K, &ids[0, 0], &targets[0, 0], &U[0, 0], &V[0, 0], &W[0, 0], &loss,
+                &dU_v[0, 0], &dV_v[0, 0], &dW_v[0, 0], &work_v[0])
+        else:
+            status = fastrnn_tutorial_bptt_f64(
+                &d, K, &ids[0, 0], &targets[0, 0], &U[0, 0], &V[0, 0], &W[0, 0], &loss,
+                &dU_v[0, 0], &dV_v[0, 0], &dW_v[0, 0], &work_v[0])
+    raise_for_status(status, "tutorial_bptt")
+    return loss, dU, dV, dW

@@ -19,7 +19,9 @@ gradient is five kernel calls,
     embedding_forward -> rnn_forward(U=None, s0=0, no bias) -> softmax_loss("sum")
     -> rnn_backward(truncate=bptt_truncate) -> embedding_backward
 
-and losses run many sentences at once, padded into a (T, B) batch.
+(on fastrnn's C kernels the five run in one C call, ``fastrnn_tutorial_bptt``, with the
+same numbers; the five calls stay the path of any other backend), and losses run many
+sentences at once, padded into a (T, B) batch.
 
 Deliberate differences from the published code (its bugs are fixed, not reproduced):
 
@@ -48,7 +50,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import _fast
+from .. import _fast, _kernels
 from ..layers import _positive_int
 from ._indices import token_indices
 
@@ -75,6 +77,12 @@ def _sole_reference_count() -> int:
 
 
 _SOLE_REFERENCE_COUNT = _sole_reference_count()
+
+
+def _uses_c_kernels(kernels: ModuleType) -> bool:
+    """Whether a backend's kernels are fastrnn's C kernels (fastrnn or fastrnn._fast), which
+    also run bptt's five kernel calls as one (_kernels.tutorial_bptt)."""
+    return getattr(kernels, "softmax_loss", None) is _fast.softmax_loss
 
 
 class RNNNumpy:
@@ -211,6 +219,14 @@ class RNNNumpy:
         if len(ids) == 0:
             return [np.zeros_like(U), np.zeros_like(V), np.zeros_like(W)]
         kernels = self.backend
+        if _uses_c_kernels(kernels):
+            # the five kernels below in one C call (fastrnn_tutorial_bptt), same numbers
+            dU, dV = self._recycled("dU", U.shape), self._recycled("dV", V.shape)
+            _, dU, dV, dW = _kernels.tutorial_bptt(
+                ids[:, None], targets[:, None], U, V, W, K, dU, dV
+            )
+            self._returned().update(dU=dU, dV=dV)
+            return [dU, dV, dW]
         s, cache = self._states(ids[:, None], need_cache=True)
         dV = self._recycled("dV", V.shape)
         out = kernels.softmax_loss(s, V, None, targets[:, None], reduction="sum", dV_out=dV)
