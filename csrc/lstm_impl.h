@@ -34,20 +34,29 @@ static void FR_SUFFIX(lstm_step_forward)(int64_t B, int64_t H, const real *restr
     }
 }
 
+/* Where lstm_forward_chunks writes c_t: row block t of c (T,B,H), or, with c_spare (B,H),
+ * c for t = T-1, T-3, ... and c_spare for the steps between, so that c_t and c_{t-1} never
+ * share a buffer and c_T ends in c. */
+static real *FR_SUFFIX(lstm_c_step)(int64_t T, int64_t t, int64_t step, real *c, real *c_spare) {
+    if (c_spare == NULL) return c + t * step;
+    return (T - 1 - t) % 2 == 0 ? c : c_spare;
+}
+
 /* The forward pass, projecting the input chunk_steps steps at a time:
  *   gates (T,B,4H)  the caller's array, which receives the gate values of every step
  *                   (chunk_steps = T: one projection GEMM over all T*B rows), or NULL:
  *   chunk           then (chunk_steps,B,4H) of workspace, reused by every chunk, so that
  *                   inference keeps no gates beyond a few steps' worth.
+ *   c               (T,B,H) every cell state, or, when c_spare is not NULL, (B,H) c_T only:
+ *   c_spare         then (B,H) of workspace; the steps alternate between c and c_spare,
+ *                   the last one landing in c, so that no more of c is held.
  * Each chunk's projection is still a GEMM over chunk_steps*B rows; then the recurrent
  * term and the bias step by step as before. */
-static void FR_SUFFIX(lstm_forward_chunks)(const fastrnn_dims *dims, int64_t chunk_steps,
-                                           const real *restrict x, const real *restrict s0,
-                                           const real *restrict c0, const real *restrict U,
-                                           const real *restrict W, const real *restrict b_ih,
-                                           const real *restrict b_hh, real *restrict s,
-                                           real *restrict c, real *restrict gates,
-                                           real *restrict chunk, real *restrict work) {
+static void FR_SUFFIX(lstm_forward_chunks)(
+    const fastrnn_dims *dims, int64_t chunk_steps, const real *restrict x, const real *restrict s0,
+    const real *restrict c0, const real *restrict U, const real *restrict W,
+    const real *restrict b_ih, const real *restrict b_hh, real *restrict s, real *restrict c,
+    real *restrict c_spare, real *restrict gates, real *restrict chunk, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
     const int packed = cell_uses_packed(dims);
@@ -72,7 +81,8 @@ static void FR_SUFFIX(lstm_forward_chunks)(const fastrnn_dims *dims, int64_t chu
         FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
         for (int64_t t = t0; t < t0 + part.T; ++t) {
             const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
-            const real *c_prev = t > 0 ? c + (t - 1) * step : c0;
+            real *c_t = FR_SUFFIX(lstm_c_step)(T, t, step, c, c_spare);
+            const real *c_prev = t > 0 ? FR_SUFFIX(lstm_c_step)(T, t - 1, step, c, c_spare) : c0;
             real *a = a0 + (t - t0) * B * G;
             /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
             if (packed)
@@ -81,7 +91,7 @@ static void FR_SUFFIX(lstm_forward_chunks)(const fastrnn_dims *dims, int64_t chu
                 GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
             else
                 GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 1, a, G);
-            FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c + t * step, s + t * step);
+            FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c_t, s + t * step);
         }
     }
 }
@@ -98,8 +108,8 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
         return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
-    FR_SUFFIX(lstm_forward_chunks)(dims, dims->T, x, s0, c0, U, W, b_ih, b_hh, s, c, gates, NULL,
-                                   work);
+    FR_SUFFIX(lstm_forward_chunks)(dims, dims->T, x, s0, c0, U, W, b_ih, b_hh, s, c, NULL, gates,
+                                   NULL, work);
     return FASTRNN_OK;
 }
 
@@ -107,7 +117,7 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_infer)(const fastrnn_dims *dims, const rea
                                              const real *restrict s0, const real *restrict c0,
                                              const real *restrict U, const real *restrict W,
                                              const real *restrict b_ih, const real *restrict b_hh,
-                                             real *restrict s, real *restrict c,
+                                             int every_c, real *restrict s, real *restrict c,
                                              real *restrict work) {
     if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
     if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
@@ -115,9 +125,11 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_infer)(const fastrnn_dims *dims, const rea
         return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
-    real *chunk = work + fastrnn_lstm_forward_work_len(dims); /* after W_T and the bias */
+    /* after W_T and the bias: the chunk's gates, then the spare cell state */
+    real *chunk = work + fastrnn_lstm_forward_work_len(dims);
+    real *c_spare = every_c ? NULL : chunk + cell_chunk_steps(dims) * dims->B * 4 * dims->H;
     FR_SUFFIX(lstm_forward_chunks)(dims, cell_chunk_steps(dims), x, s0, c0, U, W, b_ih, b_hh, s, c,
-                                   NULL, chunk, work);
+                                   c_spare, NULL, chunk, work);
     return FASTRNN_OK;
 }
 

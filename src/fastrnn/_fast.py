@@ -118,17 +118,20 @@ def _window(K: int | None, T: int) -> int:
     return -1 if K is None or K >= T - 1 else K
 
 
-def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
+def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True, last_c_only=False):
     """Run PyTorch's LSTM cell over T steps (C kernel).
 
     Same contract as ``fastrnn.reference.lstm_forward``: x (T,B,D), s0 and c0 (B,H) or
     None, U (4H,D) or None (x is then the input projection, (T,B,4H)), W (4H,H) with the
-    gates i, f, g, o stacked, b_ih and b_hh (4H,) or None; returns s (T,B,H), c (T,B,H)
-    and an LSTMCache, or None with ``need_cache=False``.
+    gates i, f, g, o stacked, b_ih and b_hh (4H,) or None; returns s (T,B,H), c (T,B,H),
+    or c_T (B,H) with ``last_c_only=True`` (then inference holds two (B,H) cell states,
+    not T), and an LSTMCache, or None with ``need_cache=False``.
     """
     x, s0, c0, U, W, b_ih, b_hh = _contract.check_lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
-    s, c, gates = _kernels.lstm_forward(x, s0, c0, U, W, b_ih, b_hh, need_cache)
+    s, c, gates = _kernels.lstm_forward(x, s0, c0, U, W, b_ih, b_hh, need_cache, last_c_only)
     cache = LSTMCache(x, s0, c0, U, W, b_ih, b_hh, s, c, gates) if need_cache else None
+    if need_cache and last_c_only:  # the cache keeps every c; the caller gets a copy of c_T
+        c = c[-1].copy()
     return s, c, cache
 
 

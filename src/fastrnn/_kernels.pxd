@@ -117,12 +117,12 @@ cdef extern from "fastrnn.h" nogil:
     int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims)
     fastrnn_status fastrnn_lstm_infer_f32(
         const fastrnn_dims *dims, const float *x, const float *s0, const float *c0,
-        const float *U, const float *W, const float *b_ih, const float *b_hh, float *s,
-        float *c, float *work)
+        const float *U, const float *W, const float *b_ih, const float *b_hh, int every_c,
+        float *s, float *c, float *work)
     fastrnn_status fastrnn_lstm_infer_f64(
         const fastrnn_dims *dims, const double *x, const double *s0, const double *c0,
-        const double *U, const double *W, const double *b_ih, const double *b_hh, double *s,
-        double *c, double *work)
+        const double *U, const double *W, const double *b_ih, const double *b_hh, int every_c,
+        double *s, double *c, double *work)
 
     int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate)
     fastrnn_status fastrnn_lstm_backward_f32(

@@ -139,19 +139,29 @@ STATE_NAMES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}  # output first
 
 
 def cell_forward(
-    backend, cell: str, x, initial: tuple, weights: tuple, need_cache: bool, nonlinearity="tanh"
+    backend,
+    cell: str,
+    x,
+    initial: tuple,
+    weights: tuple,
+    need_cache: bool,
+    nonlinearity="tanh",
+    last_c_only=False,
 ):
     """Run one layer (one direction) of cell ("rnn", "lstm" or "gru") with backend's kernels.
 
     x (T, B, D_k) is the input, or the input projection when U is None; initial holds one
     (B, H) array or None (zeros) per state (STATE_NAMES[cell]); weights are (U, W, b_ih,
     b_hh), the biases None without bias. Returns (states, cache), states one (T, B, H)
-    array per state."""
+    array per state; with last_c_only, the LSTM's cell states are (1, B, H), the last one
+    only (what state[-1] reads; its kernel then holds no more)."""
     U, W, b_ih, b_hh = weights
     if cell == "lstm":
         s0, c0 = initial
-        s, c, cache = backend.lstm_forward(x, s0, c0, U, W, b_ih, b_hh, need_cache=need_cache)
-        return (s, c), cache
+        s, c, cache = backend.lstm_forward(
+            x, s0, c0, U, W, b_ih, b_hh, need_cache=need_cache, last_c_only=last_c_only
+        )
+        return (s, c[None] if last_c_only else c), cache
     if cell == "gru":
         s, cache = backend.gru_forward(x, initial[0], U, W, b_ih, b_hh, need_cache=need_cache)
         return (s,), cache
@@ -279,9 +289,11 @@ class _RecurrentBase:
 
     # ---- the cell's kernels ----------------------------------------------------------
 
-    def _cell_forward(self, x, initial: tuple, weights: tuple, need_cache: bool):
+    def _cell_forward(self, x, initial: tuple, weights: tuple, need_cache: bool, last_only=False):
+        """cell_forward's (states, cache); last_only: the states after the first (the
+        LSTM's c) may come as their last step only, (1, B, H)."""
         return cell_forward(
-            self.backend, self.cell, x, initial, weights, need_cache, self.nonlinearity
+            self.backend, self.cell, x, initial, weights, need_cache, self.nonlinearity, last_only
         )
 
     def _cell_backward(self, cache, d_states: tuple, truncate):
@@ -386,6 +398,7 @@ class _RecurrentBase:
                 tuple([None if h is None else h[0] for h in initial]),
                 self._weights(0, 0),
                 need_cache,
+                last_only=True,
             )
             self._last = _ForwardPass([[cache]], T, B, unbatched, None) if need_cache else None
             out = self._output(states[0], unbatched)
@@ -406,6 +419,7 @@ class _RecurrentBase:
                     tuple(None if h is None else h[i] for h in initial),
                     self._weights(k, d),
                     need_cache,
+                    last_only=lengths is None,  # else each sequence ends at its own step
                 )
                 for final, state in zip(finals, states, strict=True):
                     final[i] = ends.at_last_step(state)

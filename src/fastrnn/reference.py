@@ -381,7 +381,7 @@ def _weight_and_input_grads(dgx, dgh, x, s0, s, U):
     return dU, dW, dx
 
 
-def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
+def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True, last_c_only=False):
     """Run PyTorch's LSTM cell over T steps (equations above).
 
     Parameters
@@ -399,13 +399,16 @@ def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
         Both or neither.
     need_cache : bool
         False for inference: returns None instead of the cache backward needs.
+    last_c_only : bool
+        True: c is the last cell state c_T only (what a layer passes on), so that
+        inference need not hold every step's (the C kernel then keeps two).
 
     Returns
     -------
     s : array (T, B, H)
         Every hidden state, in the inputs' dtype (float32 or float64).
-    c : array (T, B, H)
-        Every cell state.
+    c : array (T, B, H), or (B, H) with last_c_only
+        Every cell state, or the last one.
     cache : LSTMCache or None
     """
     x, s0, c0, U, W, b_ih, b_hh = _contract.check_lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
@@ -422,7 +425,7 @@ def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
         s[t] = o * np.tanh(c[t])
         gates[t] = np.concatenate([i, f, g, o], axis=1)
     cache = LSTMCache(x, s0, c0, U, W, b_ih, b_hh, s, c, gates) if need_cache else None
-    return s, c, cache
+    return s, c[-1].copy() if last_c_only else c, cache
 
 
 def lstm_backward(ds, cache, *, dc=None, truncate=None):
