@@ -286,6 +286,8 @@ int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncat
  *   s, c (T,B,H), gates (T,B,4H)        in   written by the forward call
  *   ds (T,B,H)                          in   dL/ds_t arriving at every step from outside
  *   dc (T,B,H)                          in   dL/dc_t likewise, or NULL for zeros
+ *   ds_last, dc_last (B,H)              in   added to ds and dc at step T-1 (the final
+ *                                            states' gradients), or NULL for zeros
  *   dx (T,B,D), ds0, dc0 (B,H), dU (4H,D), dW (4H,H)   out  overwritten, never accumulated
  *                                       (dU not written, may be NULL, when U is NULL)
  *   db (4H,)                            out  the gradient of b_ih and of b_hh (they are
@@ -296,16 +298,16 @@ fastrnn_status fastrnn_lstm_backward_f32(
     const fastrnn_dims *dims, int64_t truncate, const float *restrict x, const float *restrict s0,
     const float *restrict c0, const float *restrict U, const float *restrict W,
     const float *restrict s, const float *restrict c, const float *restrict gates,
-    const float *restrict ds, const float *restrict dc, float *restrict dx, float *restrict ds0,
-    float *restrict dc0, float *restrict dU, float *restrict dW, float *restrict db,
-    float *restrict work);
+    const float *restrict ds, const float *restrict dc, const float *restrict ds_last,
+    const float *restrict dc_last, float *restrict dx, float *restrict ds0, float *restrict dc0,
+    float *restrict dU, float *restrict dW, float *restrict db, float *restrict work);
 fastrnn_status fastrnn_lstm_backward_f64(
     const fastrnn_dims *dims, int64_t truncate, const double *restrict x, const double *restrict s0,
     const double *restrict c0, const double *restrict U, const double *restrict W,
     const double *restrict s, const double *restrict c, const double *restrict gates,
-    const double *restrict ds, const double *restrict dc, double *restrict dx, double *restrict ds0,
-    double *restrict dc0, double *restrict dU, double *restrict dW, double *restrict db,
-    double *restrict work);
+    const double *restrict ds, const double *restrict dc, const double *restrict ds_last,
+    const double *restrict dc_last, double *restrict dx, double *restrict ds0, double *restrict dc0,
+    double *restrict dU, double *restrict dW, double *restrict db, double *restrict work);
 
 /* Elements of workspace fastrnn_gru_forward_* needs (0 on bad dims). */
 int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims);

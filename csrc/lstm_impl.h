@@ -178,9 +178,18 @@ static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, 
                                       gc + step, 0, da + B * G);
 }
 
+/* out = a over n elements, or zeros when a is NULL. */
+static void FR_SUFFIX(copy_or_zero)(int64_t n, const real *restrict a, real *restrict out) {
+    if (a != NULL)
+        memcpy(out, a, (size_t)n * sizeof *out);
+    else
+        memset(out, 0, (size_t)n * sizeof *out);
+}
+
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0 and dc0:
  *   ds0 = ds_t + da_{t+1} @ W,  dc0 = dc_t + (whole dL/dc_{t+1}) * f_{t+1}
- * so that after step 0 they hold what reaches s0 and c0. dc may be NULL (zeros). packed
+ * so that after step 0 they hold what reaches s0 and c0; before step T-1 they hold ds_last
+ * and dc_last, the final states' gradients (NULL: zeros). dc may be NULL (zeros). packed
  * is W packed as the (4H,H) right-hand side, or NULL for the BLAS.
  * da is kept for a chunk of steps only (cells.h): once the sweep has passed a chunk, its
  * share of dU, dW, db and its rows of dx are computed, each one GEMM over the chunk's rows
@@ -191,13 +200,14 @@ static void FR_SUFFIX(lstm_backward_full)(
     const fastrnn_dims *dims, const real *restrict x, const real *restrict s0,
     const real *restrict c0, const real *restrict U, const real *restrict W,
     const real *restrict packed, const real *restrict s, const real *restrict c,
-    const real *restrict gates, const real *restrict ds, const real *restrict dc, real *restrict da,
+    const real *restrict gates, const real *restrict ds, const real *restrict dc,
+    const real *restrict ds_last, const real *restrict dc_last, real *restrict da,
     real *restrict partial, real *restrict sums, real *restrict dx, real *restrict ds0,
     real *restrict dc0, real *restrict dU, real *restrict dW, real *restrict db) {
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 4 * H;
     const int64_t step = B * H, chunk_steps = cell_chunk_steps(dims);
-    memset(ds0, 0, (size_t)step * sizeof *ds0);
-    memset(dc0, 0, (size_t)step * sizeof *dc0);
+    FR_SUFFIX(copy_or_zero)(step, ds_last, ds0);
+    FR_SUFFIX(copy_or_zero)(step, dc_last, dc0);
     for (int64_t t1 = T; t1 > 0;) { /* the chunk of steps t0 .. t1-1 */
         const int64_t t0 = t1 > chunk_steps ? t1 - chunk_steps : 0;
         for (int64_t t = t1 - 1; t >= t0; --t) {
@@ -235,21 +245,20 @@ static void FR_SUFFIX(lstm_backward_full)(
  *   gs^{k+1}_j = da^k_{j+1} @ W,  gc^{k+1}_j = dc^k_{j+1} * f_{j+1}     j in [0, T-k-1)
  *   da_j = sum over k <= K of da^k_j
  * s0 and c0 receive what every lag passes below step 0: sum_k da^k_0 @ W = da_0 @ W and
- * (sum_k dc^k_0) * f_0. work = da_lag (T,B,4H), gs, gc (T,B,H). */
-static void FR_SUFFIX(lstm_backward_truncated)(const fastrnn_dims *dims, int64_t K,
-                                               const real *restrict W, const real *restrict c0,
-                                               const real *restrict c, const real *restrict gates,
-                                               const real *restrict ds, const real *restrict dc,
-                                               real *restrict da, real *restrict ds0,
-                                               real *restrict dc0, real *restrict work) {
+ * (sum_k dc^k_0) * f_0. ds_last and dc_last (B,H), or NULL, are injected at step T-1 with
+ * ds and dc. work = da_lag (T,B,4H), gs, gc (T,B,H). */
+static void FR_SUFFIX(lstm_backward_truncated)(
+    const fastrnn_dims *dims, int64_t K, const real *restrict W, const real *restrict c0,
+    const real *restrict c, const real *restrict gates, const real *restrict ds,
+    const real *restrict dc, const real *restrict ds_last, const real *restrict dc_last,
+    real *restrict da, real *restrict ds0, real *restrict dc0, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H, states = T * step;
     real *da_lag = work, *gs = da_lag + T * B * G, *gc = gs + states;
     memcpy(gs, ds, (size_t)states * sizeof *gs);
-    if (dc != NULL)
-        memcpy(gc, dc, (size_t)states * sizeof *gc);
-    else
-        memset(gc, 0, (size_t)states * sizeof *gc);
+    FR_SUFFIX(copy_or_zero)(states, dc, gc);
+    if (ds_last != NULL) FR_SUFFIX(add_into)(step, ds_last, gs + states - step);
+    if (dc_last != NULL) FR_SUFFIX(add_into)(step, dc_last, gc + states - step);
     memset(da, 0, (size_t)(T * B * G) * sizeof *da);
     memset(dc0, 0, (size_t)step * sizeof *dc0);
     for (int64_t k = 0; k <= K; ++k) {
@@ -272,8 +281,9 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     const fastrnn_dims *dims, int64_t truncate, const real *restrict x, const real *restrict s0,
     const real *restrict c0, const real *restrict U, const real *restrict W, const real *restrict s,
     const real *restrict c, const real *restrict gates, const real *restrict ds,
-    const real *restrict dc, real *restrict dx, real *restrict ds0, real *restrict dc0,
-    real *restrict dU, real *restrict dW, real *restrict db, real *restrict work) {
+    const real *restrict dc, const real *restrict ds_last, const real *restrict dc_last,
+    real *restrict dx, real *restrict ds0, real *restrict dc0, real *restrict dU, real *restrict dW,
+    real *restrict db, real *restrict work) {
     if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
     if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
         gates == NULL || ds == NULL || dx == NULL || ds0 == NULL || dc0 == NULL || dW == NULL ||
@@ -288,13 +298,15 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
         real *partial = da + cell_chunk_steps(dims) * B * G;
         if (packed) PACK(0, G, H, W, H, W_packed); /* W, the (K,N) = (4H,H) right-hand side */
         FR_SUFFIX(lstm_backward_full)(dims, x, s0, c0, U, W, packed ? W_packed : NULL, s, c, gates,
-                                      ds, dc, da, partial, partial + G, dx, ds0, dc0, dU, dW, db);
+                                      ds, dc, ds_last, dc_last, da, partial, partial + G, dx, ds0,
+                                      dc0, dU, dW, db);
         return FASTRNN_OK;
     }
     real *da = work;                /* (T,B,4H) */
     real *partial = da + T * B * G; /* (4H) */
     real *rest = partial + G;       /* see fastrnn_lstm_backward_work_len */
-    FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, ds, dc, da, ds0, dc0, rest);
+    FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, ds, dc, ds_last, dc_last,
+                                       da, ds0, dc0, rest);
     FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, 0, dx, dU, dW);
     if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, G, partial, db);
     return FASTRNN_OK;

@@ -1,9 +1,12 @@
-"""lstm_forward(..., last_c_only=True): c is the last cell state c_T (B,H), on both backends.
+"""lstm_forward(..., last_c_only=True): c is the last cell state c_T (B,H); lstm_backward(...,
+ds_last=, dc_last=): the final states' gradients added at the last step. Both backends.
 
 Inference (need_cache=False) is where it matters: the C kernel then holds two (B,H) cell
 states instead of T of them (fastrnn_lstm_infer with every_c = 0). Its s and c_T must be
 the very numbers of a call that returns every c; with a cache, c_T is a copy of the
 cached c's last step. The layers use it when they need only the final states.
+The layer's one-call backward passes dh_n and dc_n as ds_last and dc_last instead of
+adding them to a (T,B,H) copy of dout (training memory).
 """
 
 from __future__ import annotations
@@ -71,3 +74,58 @@ def test_layer_inference_gives_the_final_states_of_training(module, layers, bidi
     assert_array_equal(out_i, out_t)
     assert_array_equal(h_i, h_t)
     assert_array_equal(c_i, c_t)
+
+
+# ---- lstm_backward(..., ds_last=, dc_last=): the final states' gradients -------------
+
+
+@pytest.mark.parametrize("truncate", [None, 2], ids=["full", "window-2"])
+@pytest.mark.parametrize("with_dc", [False, True], ids=["dc-None", "dc"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_last_step_gradients_equal_adding_them_to_ds_and_dc(backend, dtype, with_dc, truncate, rng):
+    """ds_last and dc_last give bit for bit what adding them to ds[-1] and dc[-1] gives."""
+    p = cast(cell_problem(rng, "lstm", 7, 3, 5, 4), dtype)
+    _, cache = cell_forward(backend, "lstm", p)
+    ds_last = rng.standard_normal((3, 4)).astype(dtype)
+    dc_last = rng.standard_normal((3, 4)).astype(dtype)
+    dc = p["dc"] if with_dc else None
+    ds_added = p["ds"].copy()
+    ds_added[-1] += ds_last
+    dc_added = np.zeros_like(p["ds"]) if dc is None else dc.copy()
+    dc_added[-1] += dc_last
+    want = backend.lstm_backward(ds_added, cache, dc=dc_added, truncate=truncate)
+    ds_before = p["ds"].copy()
+    got = backend.lstm_backward(
+        p["ds"], cache, dc=dc, truncate=truncate, ds_last=ds_last, dc_last=dc_last
+    )
+    assert_array_equal(p["ds"], ds_before)  # ds is not changed in place
+    for name in want._fields:
+        if getattr(want, name) is None:
+            assert getattr(got, name) is None
+        else:
+            assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+@pytest.mark.parametrize("impl, dtype", CANDIDATES)
+def test_last_step_gradients_match_float64_reference(impl, dtype, rng):
+    p = cell_problem(rng, "lstm", 13, 5, 17, 33)
+    last = {"ds_last": rng.standard_normal((5, 33)), "dc_last": rng.standard_normal((5, 33))}
+    _, cache_want = cell_forward(reference, "lstm", p)
+    want = reference.lstm_backward(p["ds"], cache_want, dc=p["dc"], **last)
+    q = cast(p, dtype)
+    _, cache = cell_forward(impl, "lstm", q)
+    got = impl.lstm_backward(
+        q["ds"], cache, dc=q["dc"], **{k: v.astype(dtype) for k, v in last.items()}
+    )
+    for name in want._fields:
+        assert_close(getattr(got, name), getattr(want, name), dtype, name)
+
+
+@pytest.mark.parametrize("name", ["ds_last", "dc_last"])
+def test_last_step_gradient_of_the_wrong_shape_or_dtype_is_refused(backend, name, rng):
+    p = cell_problem(rng, "lstm", 3, 2, 4, 5)
+    _, cache = cell_forward(backend, "lstm", p)
+    with pytest.raises(ValueError, match=rf"{name} must have shape \(B, H\) = \(2, 5\)"):
+        backend.lstm_backward(p["ds"], cache, **{name: np.zeros((3, 2, 5))})
+    with pytest.raises(TypeError, match=f"{name} has dtype float32"):
+        backend.lstm_backward(p["ds"], cache, **{name: np.zeros((2, 5), np.float32)})

@@ -135,19 +135,23 @@ def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True, last
     return s, c, cache
 
 
-def lstm_backward(ds, cache, *, dc=None, truncate=None):
+def lstm_backward(ds, cache, *, dc=None, truncate=None, ds_last=None, dc_last=None):
     """Backpropagation through time for lstm_forward (C kernel).
 
     Same contract as ``fastrnn.reference.lstm_backward``: ds (T,B,H) and dc (T,B,H) or
     None arriving at every step, the cache of the forward call, truncate None (full BPTT)
-    or K >= 0 (per-output window); returns LSTMGrads (dx, ds0, dc0, dU, dW, db_ih,
-    db_hh), dU None without U, the bias gradients None without biases.
+    or K >= 0 (per-output window), ds_last and dc_last (B,H) or None added at the last
+    step; returns LSTMGrads (dx, ds0, dc0, dU, dW, db_ih, db_hh), dU None without U, the
+    bias gradients None without biases.
     """
-    ds, dc, cache, K = _contract.check_lstm_backward(ds, dc, cache, truncate)
+    ds, dc, cache, K, ds_last, dc_last = _contract.check_lstm_backward(
+        ds, dc, cache, truncate, ds_last, dc_last
+    )
     x, s0, c0, U, W, b_ih, b_hh, s, c, gates = cache
     dx, ds0, dc0, dU, dW, db = _kernels.lstm_backward(
-        x, s0, c0, U, W, s, c, gates, ds, dc, b_ih is not None, _window(K, x.shape[0])
-    )
+        x, s0, c0, U, W, s, c, gates, ds, dc, b_ih is not None, _window(K, x.shape[0]),
+        ds_last, dc_last,
+    )  # fmt: skip
     return LSTMGrads(dx, ds0, dc0, dU, dW, db, None if db is None else db.copy())
 
 

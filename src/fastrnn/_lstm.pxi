@@ -67,10 +67,12 @@ def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
                   const floating[:, ::1] c0, U, const floating[:, ::1] W,
                   const floating[:, :, ::1] s, const floating[:, :, ::1] c,
                   const floating[:, :, ::1] gates, const floating[:, :, ::1] ds,
-                  const floating[:, :, ::1] dc, bint with_bias, truncate):
+                  const floating[:, :, ::1] dc, bint with_bias, truncate,
+                  const floating[:, ::1] ds_last=None, const floating[:, ::1] dc_last=None):
     """(dx, ds0, dc0, dU, dW, db) of the forward call that produced s, c and gates; dc is
-    a (T,B,H) array or None (zeros); dU is None when U is None (dx is then the gradient on
-    the projection); db (the gradient of b_ih and of b_hh) is None without bias.
+    a (T,B,H) array or None (zeros); ds_last and dc_last (B,H) or None are added to ds and
+    dc at the last step; dU is None when U is None (dx is then the gradient on the
+    projection); db (the gradient of b_ih and of b_hh) is None without bias.
     truncate < 0 is full BPTT."""
     cdef int64_t K = as_int64("truncate", truncate)
     cdef fastrnn_dims d = gated_dims_from((x.shape[0], x.shape[1], x.shape[2]),
@@ -92,6 +94,14 @@ def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
         expect_shape("dc", (dc.shape[0], dc.shape[1], dc.shape[2]), (d.T, d.B, d.H),
                      "(T, B, H)")
         dc_ptr = &dc[0, 0, 0]
+    cdef const floating *ds_last_ptr = NULL
+    cdef const floating *dc_last_ptr = NULL
+    if ds_last is not None:
+        expect_shape("ds_last", (ds_last.shape[0], ds_last.shape[1]), (d.B, d.H), "(B, H)")
+        ds_last_ptr = &ds_last[0, 0]
+    if dc_last is not None:
+        expect_shape("dc_last", (dc_last.shape[0], dc_last.shape[1]), (d.B, d.H), "(B, H)")
+        dc_last_ptr = &dc_last[0, 0]
     dtype = np.float32 if floating is float else np.float64
     cdef int64_t work_len = fastrnn_lstm_backward_work_len(&d, K)
     reserve("lstm_backward", dtype,
@@ -124,12 +134,14 @@ def lstm_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
             status = fastrnn_lstm_backward_f32(
                 &d, K, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0],
                 &s[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0], &ds[0, 0, 0], dc_ptr,
+                ds_last_ptr, dc_last_ptr,
                 &dx_v[0, 0, 0], &ds0_v[0, 0], &dc0_v[0, 0], dU_ptr, &dW_v[0, 0], db_ptr,
                 &work_v[0])
         else:
             status = fastrnn_lstm_backward_f64(
                 &d, K, &x[0, 0, 0], &s0[0, 0], &c0[0, 0], U_ptr, &W[0, 0],
                 &s[0, 0, 0], &c[0, 0, 0], &gates[0, 0, 0], &ds[0, 0, 0], dc_ptr,
+                ds_last_ptr, dc_last_ptr,
                 &dx_v[0, 0, 0], &ds0_v[0, 0], &dc0_v[0, 0], dU_ptr, &dW_v[0, 0], db_ptr,
                 &work_v[0])
     raise_for_status(status, "lstm_backward")

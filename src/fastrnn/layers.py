@@ -172,14 +172,18 @@ def cell_forward(
     return (s,), cache
 
 
-def cell_backward(backend, cell: str, cache, d_states: tuple, truncate):
+def cell_backward(backend, cell: str, cache, d_states: tuple, truncate, d_last=None):
     """Backward through ``cell_forward``'s call for the gradients arriving for each state at
     every step, (T, B, H) each (None: zeros; never for the first, the output). Returns (dx,
     d_initial, (dU, dW, db_ih, db_hh)), the bias gradients None without bias, dU None when
-    U was None."""
+    U was None. The LSTM's also takes d_last, a (B, H) array or None per state added at
+    the last step (so that no copy of d_states is made to add them)."""
     if cell == "lstm":
         ds, dc = d_states
-        g = backend.lstm_backward(ds, cache, dc=dc, truncate=truncate)
+        ds_last, dc_last = d_last or (None, None)
+        g = backend.lstm_backward(
+            ds, cache, dc=dc, truncate=truncate, ds_last=ds_last, dc_last=dc_last
+        )
         return g.dx, (g.ds0, g.dc0), (g.dU, g.dW, g.db_ih, g.db_hh)
     if cell == "gru":
         g = backend.gru_backward(d_states[0], cache, truncate=truncate)
@@ -296,8 +300,8 @@ class _RecurrentBase:
             self.backend, self.cell, x, initial, weights, need_cache, self.nonlinearity, last_only
         )
 
-    def _cell_backward(self, cache, d_states: tuple, truncate):
-        return cell_backward(self.backend, self.cell, cache, d_states, truncate)
+    def _cell_backward(self, cache, d_states: tuple, truncate, d_last=None):
+        return cell_backward(self.backend, self.cell, cache, d_states, truncate, d_last)
 
     # ---- inputs --------------------------------------------------------------------
 
@@ -499,6 +503,10 @@ class _RecurrentBase:
     def _backward_one_call(self, cache, dout, d_finals: list, truncate):
         """_backward's loop for one layer, one direction and full lengths: one kernel call,
         its gradients returned as they come (fresh arrays, shared with nothing)."""
+        if self.cell == "lstm":  # its kernels add the final states' gradients themselves
+            d_last = tuple([None if g is None else g[0] for g in d_finals])
+            dx, d_init, cell_grads = self._cell_backward(cache, (dout, None), truncate, d_last)
+            return self._one_call_results(dx, d_init, cell_grads)
         d_states = [dout] + [None] * (len(d_finals) - 1)
         for j, d_final in enumerate(d_finals):
             if d_final is not None:
@@ -507,6 +515,11 @@ class _RecurrentBase:
                 a[-1] += d_final[0]
                 d_states[j] = a
         dx, d_init, cell_grads = self._cell_backward(cache, tuple(d_states), truncate)
+        return self._one_call_results(dx, d_init, cell_grads)
+
+    def _one_call_results(self, dx, d_init, cell_grads):
+        """What _backward_one_call returns, from its kernel call's results; stores
+        self.grads."""
         grads = dict(zip(self._weight_names(0, 0), cell_grads, strict=True))
         self.grads = {name: grads[name] for name in self.params}
         unbatched = self._last.unbatched

@@ -215,8 +215,8 @@ DEFINE_INFER(double, f64)
             f = fastrnn_lstm_forward_##SUF(&d, r[X], r[S0], r[C0], r[U], r[W], r[BIH], r[BHH],    \
                                            r[S], r[C], r[GATES], fw);                             \
             b = fastrnn_lstm_backward_##SUF(&d, truncate, r[X], r[S0], r[C0], r[U], r[W], r[S],   \
-                                            r[C], r[GATES], r[DS], r[DC], r[DX], r[DS0], r[DC0],  \
-                                            r[DU], r[DW], r[DBIH], bw);                           \
+                                            r[C], r[GATES], r[DS], r[DC], NULL, NULL, r[DX],      \
+                                            r[DS0], r[DC0], r[DU], r[DW], r[DBIH], bw);           \
             if (r[DBIH] != NULL) memcpy(r[DBHH], r[DBIH], sizeof(real) * (size_t)n[DBIH]);        \
         } else {                                                                                  \
             f = fastrnn_gru_forward_##SUF(&d, r[X], r[S0], r[U], r[W], r[BIH], r[BHH], r[S],      \
@@ -325,6 +325,42 @@ static void check_window(const problem *p, const arrays *full, const arrays *win
     release(&sum);
 }
 
+/* The LSTM's ds_last and dc_last: the gradients of step T-1 passed apart, ds and dc zero
+ * there, give bit for bit the gradients in a (a float64 run with window K). */
+static void check_last_step(const problem *p, const arrays *a, int64_t K, const char *ctx) {
+    static const int grads[] = {DX, DS0, DC0, DU, DW, DBIH};
+    const fastrnn_dims d = {p->T, p->B, p->D, p->H};
+    int64_t n[N_ARRAYS];
+    sizes(p, n);
+    const size_t BH = (size_t)(p->B * p->H), last = (size_t)n[DS] - BH;
+    arrays g;
+    allocate(p, &g);
+    double *ds_last = malloc(sizeof(double) * BH), *dc_last = NULL;
+    memcpy(g.v[DS], a->v[DS], sizeof(double) * last);
+    memset(g.v[DS] + last, 0, sizeof(double) * BH);
+    memcpy(ds_last, a->v[DS] + last, sizeof(double) * BH);
+    if (a->v[DC] != NULL) {
+        dc_last = malloc(sizeof(double) * BH);
+        memcpy(g.v[DC], a->v[DC], sizeof(double) * last);
+        memset(g.v[DC] + last, 0, sizeof(double) * BH);
+        memcpy(dc_last, a->v[DC] + last, sizeof(double) * BH);
+    }
+    double *work = malloc(sizeof(double) * (size_t)fastrnn_lstm_backward_work_len(&d, K));
+    check(fastrnn_lstm_backward_f64(&d, K, a->v[X], a->v[S0], a->v[C0], a->v[U], a->v[W], a->v[S],
+                                    a->v[C], a->v[GATES], g.v[DS], g.v[DC], ds_last, dc_last,
+                                    g.v[DX], g.v[DS0], g.v[DC0], g.v[DU], g.v[DW], g.v[DBIH],
+                                    work) == FASTRNN_OK,
+          "the backward pass with ds_last, dc_last runs", ctx);
+    for (size_t k = 0; k < sizeof grads / sizeof *grads; ++k)
+        if (a->v[grads[k]] != NULL)
+            check(memcmp(g.v[grads[k]], a->v[grads[k]], sizeof(double) * (size_t)n[grads[k]]) == 0,
+                  NAMES[grads[k]], ctx);
+    free(work);
+    free(ds_last);
+    free(dc_last);
+    release(&g);
+}
+
 static void run_problem(const problem *p, unsigned *seed) {
     char ctx[160];
     snprintf(ctx, sizeof ctx, "%s T=%lld B=%lld D=%lld H=%lld bias=%d dc=%d",
@@ -362,6 +398,7 @@ static void run_problem(const problem *p, unsigned *seed) {
         copy_inputs(p, &t, &a);
         check(run_f64(p, windows[k], &t), "the windowed float64 kernels run", ctx);
         check_window(p, &a, &t, windows[k], ctx);
+        if (p->lstm) check_last_step(p, &t, windows[k], ctx);
         check(run_f32(p, windows[k], &single), "the windowed float32 kernels run", ctx);
         check_outputs(p, &single, &t, DX, 2e-4, "windowed float32 against float64", ctx);
         release(&t);
