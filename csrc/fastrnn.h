@@ -284,26 +284,31 @@ fastrnn_status fastrnn_lstm_forward_f64(const fastrnn_dims *dims, const double *
                                         double *restrict s, double *restrict c,
                                         double *restrict gates, double *restrict work);
 
-/* Elements of workspace fastrnn_lstm_infer_* needs (0 on bad dims): the forward's and the
- * gates of a chunk of steps, a few hundred rows of (4H,), not T*B of them. */
+/* Elements of workspace fastrnn_lstm_infer_* needs (0 on bad dims): the forward's, the
+ * gates of a chunk of steps, a few hundred rows of (4H,), not T*B of them, and one (B,H)
+ * cell state. */
 int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims);
 
 /* LSTM forward for inference: fastrnn_lstm_forward without the gates, which it projects a
  * chunk of steps at a time into its workspace, so that nothing of size T*B*4H is held.
  *   x, s0, c0, U, W, b_ih, b_hh   in   as for fastrnn_lstm_forward
- *   s (T,B,H), c (T,B,H)          out  every hidden and cell state, as there
+ *   every_c                       in   1: c is (T,B,H); 0: c is (B,H), c_T only, and no
+ *                                      more than two (B,H) cell states are held
+ *   s (T,B,H)                     out  every hidden state, as there
+ *   c (T,B,H) or (B,H)            out  every cell state, or the last one (every_c)
  *   work  fastrnn_lstm_infer_work_len(dims) elements, undefined after
  * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or FASTRNN_ERR_NO_BLAS. */
 fastrnn_status fastrnn_lstm_infer_f32(const fastrnn_dims *dims, const float *restrict x,
                                       const float *restrict s0, const float *restrict c0,
                                       const float *restrict U, const float *restrict W,
                                       const float *restrict b_ih, const float *restrict b_hh,
-                                      float *restrict s, float *restrict c, float *restrict work);
+                                      int every_c, float *restrict s, float *restrict c,
+                                      float *restrict work);
 fastrnn_status fastrnn_lstm_infer_f64(const fastrnn_dims *dims, const double *restrict x,
                                       const double *restrict s0, const double *restrict c0,
                                       const double *restrict U, const double *restrict W,
                                       const double *restrict b_ih, const double *restrict b_hh,
-                                      double *restrict s, double *restrict c,
+                                      int every_c, double *restrict s, double *restrict c,
                                       double *restrict work);
 
 /* Elements of workspace fastrnn_lstm_backward_* needs (0 on bad dims). */
@@ -314,6 +319,8 @@ int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncat
  *   s, c (T,B,H), gates (T,B,4H)        in   written by the forward call
  *   ds (T,B,H)                          in   dL/ds_t arriving at every step from outside
  *   dc (T,B,H)                          in   dL/dc_t likewise, or NULL for zeros
+ *   ds_last, dc_last (B,H)              in   added to ds and dc at step T-1 (the final
+ *                                            states' gradients), or NULL for zeros
  *   dx (T,B,D), ds0, dc0 (B,H), dU (4H,D), dW (4H,H)   out  overwritten, never accumulated
  *                                       (dU not written, may be NULL, when U is NULL)
  *   db (4H,)                            out  the gradient of b_ih and of b_hh (they are
@@ -324,16 +331,16 @@ fastrnn_status fastrnn_lstm_backward_f32(
     const fastrnn_dims *dims, int64_t truncate, const float *restrict x, const float *restrict s0,
     const float *restrict c0, const float *restrict U, const float *restrict W,
     const float *restrict s, const float *restrict c, const float *restrict gates,
-    const float *restrict ds, const float *restrict dc, float *restrict dx, float *restrict ds0,
-    float *restrict dc0, float *restrict dU, float *restrict dW, float *restrict db,
-    float *restrict work);
+    const float *restrict ds, const float *restrict dc, const float *restrict ds_last,
+    const float *restrict dc_last, float *restrict dx, float *restrict ds0, float *restrict dc0,
+    float *restrict dU, float *restrict dW, float *restrict db, float *restrict work);
 fastrnn_status fastrnn_lstm_backward_f64(
     const fastrnn_dims *dims, int64_t truncate, const double *restrict x, const double *restrict s0,
     const double *restrict c0, const double *restrict U, const double *restrict W,
     const double *restrict s, const double *restrict c, const double *restrict gates,
-    const double *restrict ds, const double *restrict dc, double *restrict dx, double *restrict ds0,
-    double *restrict dc0, double *restrict dU, double *restrict dW, double *restrict db,
-    double *restrict work);
+    const double *restrict ds, const double *restrict dc, const double *restrict ds_last,
+    const double *restrict dc_last, double *restrict dx, double *restrict ds0, double *restrict dc0,
+    double *restrict dU, double *restrict dW, double *restrict db, double *restrict work);
 
 /* Elements of workspace fastrnn_gru_forward_* needs (0 on bad dims). */
 int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims);

@@ -18,7 +18,8 @@
  *             the biases, the vectorized sigmoid and tanh on the gate blocks, c_t, s_t.
  *   inference the same, but with the gates projected about 512 rows (whole steps) at a
  *             time into one workspace buffer (cells.h), so that nothing of T*B*4H is held
- *             (fastrnn_lstm_infer); a GEMM of 512 rows still runs near full speed.
+ *             (fastrnn_lstm_infer); a GEMM of 512 rows still runs near full speed. Asked
+ *             for c_T only, it keeps two (B,H) cell states, not T of them.
  *   backward  a sequential sweep computes da_t = dL/d(pre-activations at t) (B,4H), one
  *             GEMM per step for what reaches s_{t-1} (W packed once per call when the
  *             forward's is); da is kept for a chunk of about 512 rows (whole steps, as in
@@ -42,8 +43,10 @@ int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims) {
 
 int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 4)) return 0;
-    /* the forward's, then the gates of one chunk of steps (cells.h) */
-    return fastrnn_lstm_forward_work_len(dims) + cell_chunk_steps(dims) * dims->B * 4 * dims->H;
+    /* the forward's, the gates of one chunk of steps (cells.h), and the spare (B,H) cell
+     * state of c_T-only calls (lstm_forward_chunks in lstm_impl.h) */
+    return fastrnn_lstm_forward_work_len(dims) + cell_chunk_steps(dims) * dims->B * 4 * dims->H +
+           dims->B * dims->H;
 }
 
 int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {

@@ -34,20 +34,29 @@ static void FR_SUFFIX(lstm_step_forward)(int64_t B, int64_t H, const real *restr
     }
 }
 
+/* Where lstm_forward_chunks writes c_t: row block t of c (T,B,H), or, with c_spare (B,H),
+ * c for t = T-1, T-3, ... and c_spare for the steps between, so that c_t and c_{t-1} never
+ * share a buffer and c_T ends in c. */
+static real *FR_SUFFIX(lstm_c_step)(int64_t T, int64_t t, int64_t step, real *c, real *c_spare) {
+    if (c_spare == NULL) return c + t * step;
+    return (T - 1 - t) % 2 == 0 ? c : c_spare;
+}
+
 /* The forward pass, projecting the input chunk_steps steps at a time:
  *   gates (T,B,4H)  the caller's array, which receives the gate values of every step
  *                   (chunk_steps = T: one projection GEMM over all T*B rows), or NULL:
  *   chunk           then (chunk_steps,B,4H) of workspace, reused by every chunk, so that
  *                   inference keeps no gates beyond a few steps' worth.
+ *   c               (T,B,H) every cell state, or, when c_spare is not NULL, (B,H) c_T only:
+ *   c_spare         then (B,H) of workspace; the steps alternate between c and c_spare,
+ *                   the last one landing in c, so that no more of c is held.
  * Each chunk's projection is still a GEMM over chunk_steps*B rows; then the recurrent
  * term and the bias step by step as before. */
-static void FR_SUFFIX(lstm_forward_chunks)(const fastrnn_dims *dims, int64_t chunk_steps,
-                                           const real *restrict x, const real *restrict s0,
-                                           const real *restrict c0, const real *restrict U,
-                                           const real *restrict W, const real *restrict b_ih,
-                                           const real *restrict b_hh, real *restrict s,
-                                           real *restrict c, real *restrict gates,
-                                           real *restrict chunk, real *restrict work) {
+static void FR_SUFFIX(lstm_forward_chunks)(
+    const fastrnn_dims *dims, int64_t chunk_steps, const real *restrict x, const real *restrict s0,
+    const real *restrict c0, const real *restrict U, const real *restrict W,
+    const real *restrict b_ih, const real *restrict b_hh, real *restrict s, real *restrict c,
+    real *restrict c_spare, real *restrict gates, real *restrict chunk, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H;
     const int packed = cell_uses_packed(dims);
@@ -72,7 +81,8 @@ static void FR_SUFFIX(lstm_forward_chunks)(const fastrnn_dims *dims, int64_t chu
         FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
         for (int64_t t = t0; t < t0 + part.T; ++t) {
             const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
-            const real *c_prev = t > 0 ? c + (t - 1) * step : c0;
+            real *c_t = FR_SUFFIX(lstm_c_step)(T, t, step, c, c_spare);
+            const real *c_prev = t > 0 ? FR_SUFFIX(lstm_c_step)(T, t - 1, step, c, c_spare) : c0;
             real *a = a0 + (t - t0) * B * G;
             /* a += s_{t-1} @ W_T  (B, 4H): all four gates in one GEMM */
             if (packed)
@@ -81,7 +91,7 @@ static void FR_SUFFIX(lstm_forward_chunks)(const fastrnn_dims *dims, int64_t chu
                 GEMM(0, 0, B, G, H, 1, s_prev, H, W_T, G, 1, a, G);
             else
                 GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 1, a, G);
-            FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c + t * step, s + t * step);
+            FR_SUFFIX(lstm_step_forward)(B, H, bias, a, c_prev, c_t, s + t * step);
         }
     }
 }
@@ -98,8 +108,8 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const r
         return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
-    FR_SUFFIX(lstm_forward_chunks)(dims, dims->T, x, s0, c0, U, W, b_ih, b_hh, s, c, gates, NULL,
-                                   work);
+    FR_SUFFIX(lstm_forward_chunks)(dims, dims->T, x, s0, c0, U, W, b_ih, b_hh, s, c, NULL, gates,
+                                   NULL, work);
     return FASTRNN_OK;
 }
 
@@ -107,7 +117,7 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_infer)(const fastrnn_dims *dims, const rea
                                              const real *restrict s0, const real *restrict c0,
                                              const real *restrict U, const real *restrict W,
                                              const real *restrict b_ih, const real *restrict b_hh,
-                                             real *restrict s, real *restrict c,
+                                             int every_c, real *restrict s, real *restrict c,
                                              real *restrict work) {
     if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
     if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
@@ -115,9 +125,11 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_infer)(const fastrnn_dims *dims, const rea
         return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
-    real *chunk = work + fastrnn_lstm_forward_work_len(dims); /* after W_T and the bias */
+    /* after W_T and the bias: the chunk's gates, then the spare cell state */
+    real *chunk = work + fastrnn_lstm_forward_work_len(dims);
+    real *c_spare = every_c ? NULL : chunk + cell_chunk_steps(dims) * dims->B * 4 * dims->H;
     FR_SUFFIX(lstm_forward_chunks)(dims, cell_chunk_steps(dims), x, s0, c0, U, W, b_ih, b_hh, s, c,
-                                   NULL, chunk, work);
+                                   c_spare, NULL, chunk, work);
     return FASTRNN_OK;
 }
 
@@ -166,9 +178,18 @@ static void FR_SUFFIX(lstm_steps_backward)(int64_t steps, int64_t B, int64_t H, 
                                       gc + step, 0, da + B * G);
 }
 
+/* out = a over n elements, or zeros when a is NULL. */
+static void FR_SUFFIX(copy_or_zero)(int64_t n, const real *restrict a, real *restrict out) {
+    if (a != NULL)
+        memcpy(out, a, (size_t)n * sizeof *out);
+    else
+        memset(out, 0, (size_t)n * sizeof *out);
+}
+
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0 and dc0:
  *   ds0 = ds_t + da_{t+1} @ W,  dc0 = dc_t + (whole dL/dc_{t+1}) * f_{t+1}
- * so that after step 0 they hold what reaches s0 and c0. dc may be NULL (zeros). packed
+ * so that after step 0 they hold what reaches s0 and c0; before step T-1 they hold ds_last
+ * and dc_last, the final states' gradients (NULL: zeros). dc may be NULL (zeros). packed
  * is W packed as the (4H,H) right-hand side, or NULL for the BLAS.
  * da is kept for a chunk of steps only (cells.h): once the sweep has passed a chunk, its
  * share of dU, dW, db and its rows of dx are computed, each one GEMM over the chunk's rows
@@ -179,13 +200,14 @@ static void FR_SUFFIX(lstm_backward_full)(
     const fastrnn_dims *dims, const real *restrict x, const real *restrict s0,
     const real *restrict c0, const real *restrict U, const real *restrict W,
     const real *restrict packed, const real *restrict s, const real *restrict c,
-    const real *restrict gates, const real *restrict ds, const real *restrict dc, real *restrict da,
+    const real *restrict gates, const real *restrict ds, const real *restrict dc,
+    const real *restrict ds_last, const real *restrict dc_last, real *restrict da,
     real *restrict partial, real *restrict sums, real *restrict dx, real *restrict ds0,
     real *restrict dc0, real *restrict dU, real *restrict dW, real *restrict db) {
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 4 * H;
     const int64_t step = B * H, chunk_steps = cell_chunk_steps(dims);
-    memset(ds0, 0, (size_t)step * sizeof *ds0);
-    memset(dc0, 0, (size_t)step * sizeof *dc0);
+    FR_SUFFIX(copy_or_zero)(step, ds_last, ds0);
+    FR_SUFFIX(copy_or_zero)(step, dc_last, dc0);
     for (int64_t t1 = T; t1 > 0;) { /* the chunk of steps t0 .. t1-1 */
         const int64_t t0 = t1 > chunk_steps ? t1 - chunk_steps : 0;
         for (int64_t t = t1 - 1; t >= t0; --t) {
@@ -223,21 +245,20 @@ static void FR_SUFFIX(lstm_backward_full)(
  *   gs^{k+1}_j = da^k_{j+1} @ W,  gc^{k+1}_j = dc^k_{j+1} * f_{j+1}     j in [0, T-k-1)
  *   da_j = sum over k <= K of da^k_j
  * s0 and c0 receive what every lag passes below step 0: sum_k da^k_0 @ W = da_0 @ W and
- * (sum_k dc^k_0) * f_0. work = da_lag (T,B,4H), gs, gc (T,B,H). */
-static void FR_SUFFIX(lstm_backward_truncated)(const fastrnn_dims *dims, int64_t K,
-                                               const real *restrict W, const real *restrict c0,
-                                               const real *restrict c, const real *restrict gates,
-                                               const real *restrict ds, const real *restrict dc,
-                                               real *restrict da, real *restrict ds0,
-                                               real *restrict dc0, real *restrict work) {
+ * (sum_k dc^k_0) * f_0. ds_last and dc_last (B,H), or NULL, are injected at step T-1 with
+ * ds and dc. work = da_lag (T,B,4H), gs, gc (T,B,H). */
+static void FR_SUFFIX(lstm_backward_truncated)(
+    const fastrnn_dims *dims, int64_t K, const real *restrict W, const real *restrict c0,
+    const real *restrict c, const real *restrict gates, const real *restrict ds,
+    const real *restrict dc, const real *restrict ds_last, const real *restrict dc_last,
+    real *restrict da, real *restrict ds0, real *restrict dc0, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 4 * H;
     const int64_t step = B * H, states = T * step;
     real *da_lag = work, *gs = da_lag + T * B * G, *gc = gs + states;
     memcpy(gs, ds, (size_t)states * sizeof *gs);
-    if (dc != NULL)
-        memcpy(gc, dc, (size_t)states * sizeof *gc);
-    else
-        memset(gc, 0, (size_t)states * sizeof *gc);
+    FR_SUFFIX(copy_or_zero)(states, dc, gc);
+    if (ds_last != NULL) FR_SUFFIX(add_into)(step, ds_last, gs + states - step);
+    if (dc_last != NULL) FR_SUFFIX(add_into)(step, dc_last, gc + states - step);
     memset(da, 0, (size_t)(T * B * G) * sizeof *da);
     memset(dc0, 0, (size_t)step * sizeof *dc0);
     for (int64_t k = 0; k <= K; ++k) {
@@ -260,8 +281,9 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
     const fastrnn_dims *dims, int64_t truncate, const real *restrict x, const real *restrict s0,
     const real *restrict c0, const real *restrict U, const real *restrict W, const real *restrict s,
     const real *restrict c, const real *restrict gates, const real *restrict ds,
-    const real *restrict dc, real *restrict dx, real *restrict ds0, real *restrict dc0,
-    real *restrict dU, real *restrict dW, real *restrict db, real *restrict work) {
+    const real *restrict dc, const real *restrict ds_last, const real *restrict dc_last,
+    real *restrict dx, real *restrict ds0, real *restrict dc0, real *restrict dU, real *restrict dW,
+    real *restrict db, real *restrict work) {
     if (!cell_dims_ok(dims, 4)) return FASTRNN_ERR_DIMS;
     if (x == NULL || s0 == NULL || c0 == NULL || W == NULL || s == NULL || c == NULL ||
         gates == NULL || ds == NULL || dx == NULL || ds0 == NULL || dc0 == NULL || dW == NULL ||
@@ -276,13 +298,15 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_backward)(
         real *partial = da + cell_chunk_steps(dims) * B * G;
         if (packed) PACK(0, G, H, W, H, W_packed); /* W, the (K,N) = (4H,H) right-hand side */
         FR_SUFFIX(lstm_backward_full)(dims, x, s0, c0, U, W, packed ? W_packed : NULL, s, c, gates,
-                                      ds, dc, da, partial, partial + G, dx, ds0, dc0, dU, dW, db);
+                                      ds, dc, ds_last, dc_last, da, partial, partial + G, dx, ds0,
+                                      dc0, dU, dW, db);
         return FASTRNN_OK;
     }
     real *da = work;                /* (T,B,4H) */
     real *partial = da + T * B * G; /* (4H) */
     real *rest = partial + G;       /* see fastrnn_lstm_backward_work_len */
-    FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, ds, dc, da, ds0, dc0, rest);
+    FR_SUFFIX(lstm_backward_truncated)(dims, truncate, W, c0, c, gates, ds, dc, ds_last, dc_last,
+                                       da, ds0, dc0, rest);
     FR_SUFFIX(weight_and_input_grads)(dims, G, da, da, x, s0, s, U, 0, dx, dU, dW);
     if (db != NULL) FR_SUFFIX(sum_rows)(T * B, G, da, G, partial, db);
     return FASTRNN_OK;

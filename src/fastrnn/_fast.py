@@ -118,33 +118,40 @@ def _window(K: int | None, T: int) -> int:
     return -1 if K is None or K >= T - 1 else K
 
 
-def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
+def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True, last_c_only=False):
     """Run PyTorch's LSTM cell over T steps (C kernel).
 
     Same contract as ``fastrnn.reference.lstm_forward``: x (T,B,D), s0 and c0 (B,H) or
     None, U (4H,D) or None (x is then the input projection, (T,B,4H)), W (4H,H) with the
-    gates i, f, g, o stacked, b_ih and b_hh (4H,) or None; returns s (T,B,H), c (T,B,H)
-    and an LSTMCache, or None with ``need_cache=False``.
+    gates i, f, g, o stacked, b_ih and b_hh (4H,) or None; returns s (T,B,H), c (T,B,H),
+    or c_T (B,H) with ``last_c_only=True`` (then inference holds two (B,H) cell states,
+    not T), and an LSTMCache, or None with ``need_cache=False``.
     """
     x, s0, c0, U, W, b_ih, b_hh = _contract.check_lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
-    s, c, gates = _kernels.lstm_forward(x, s0, c0, U, W, b_ih, b_hh, need_cache)
+    s, c, gates = _kernels.lstm_forward(x, s0, c0, U, W, b_ih, b_hh, need_cache, last_c_only)
     cache = LSTMCache(x, s0, c0, U, W, b_ih, b_hh, s, c, gates) if need_cache else None
+    if need_cache and last_c_only:  # the cache keeps every c; the caller gets a copy of c_T
+        c = c[-1].copy()
     return s, c, cache
 
 
-def lstm_backward(ds, cache, *, dc=None, truncate=None):
+def lstm_backward(ds, cache, *, dc=None, truncate=None, ds_last=None, dc_last=None):
     """Backpropagation through time for lstm_forward (C kernel).
 
     Same contract as ``fastrnn.reference.lstm_backward``: ds (T,B,H) and dc (T,B,H) or
     None arriving at every step, the cache of the forward call, truncate None (full BPTT)
-    or K >= 0 (per-output window); returns LSTMGrads (dx, ds0, dc0, dU, dW, db_ih,
-    db_hh), dU None without U, the bias gradients None without biases.
+    or K >= 0 (per-output window), ds_last and dc_last (B,H) or None added at the last
+    step; returns LSTMGrads (dx, ds0, dc0, dU, dW, db_ih, db_hh), dU None without U, the
+    bias gradients None without biases.
     """
-    ds, dc, cache, K = _contract.check_lstm_backward(ds, dc, cache, truncate)
+    ds, dc, cache, K, ds_last, dc_last = _contract.check_lstm_backward(
+        ds, dc, cache, truncate, ds_last, dc_last
+    )
     x, s0, c0, U, W, b_ih, b_hh, s, c, gates = cache
     dx, ds0, dc0, dU, dW, db = _kernels.lstm_backward(
-        x, s0, c0, U, W, s, c, gates, ds, dc, b_ih is not None, _window(K, x.shape[0])
-    )
+        x, s0, c0, U, W, s, c, gates, ds, dc, b_ih is not None, _window(K, x.shape[0]),
+        ds_last, dc_last,
+    )  # fmt: skip
     return LSTMGrads(dx, ds0, dc0, dU, dW, db, None if db is None else db.copy())
 
 

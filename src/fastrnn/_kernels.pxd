@@ -126,24 +126,24 @@ cdef extern from "fastrnn.h" nogil:
     int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims)
     fastrnn_status fastrnn_lstm_infer_f32(
         const fastrnn_dims *dims, const float *x, const float *s0, const float *c0,
-        const float *U, const float *W, const float *b_ih, const float *b_hh, float *s,
-        float *c, float *work)
+        const float *U, const float *W, const float *b_ih, const float *b_hh, int every_c,
+        float *s, float *c, float *work)
     fastrnn_status fastrnn_lstm_infer_f64(
         const fastrnn_dims *dims, const double *x, const double *s0, const double *c0,
-        const double *U, const double *W, const double *b_ih, const double *b_hh, double *s,
-        double *c, double *work)
+        const double *U, const double *W, const double *b_ih, const double *b_hh, int every_c,
+        double *s, double *c, double *work)
 
     int64_t fastrnn_lstm_backward_work_len(const fastrnn_dims *dims, int64_t truncate)
     fastrnn_status fastrnn_lstm_backward_f32(
         const fastrnn_dims *dims, int64_t truncate, const float *x, const float *s0,
         const float *c0, const float *U, const float *W, const float *s, const float *c,
-        const float *gates, const float *ds, const float *dc, float *dx, float *ds0,
-        float *dc0, float *dU, float *dW, float *db, float *work)
+        const float *gates, const float *ds, const float *dc, const float *ds_last,
+        const float *dc_last, float *dx, float *ds0, float *dc0, float *dU, float *dW, float *db, float *work)
     fastrnn_status fastrnn_lstm_backward_f64(
         const fastrnn_dims *dims, int64_t truncate, const double *x, const double *s0,
         const double *c0, const double *U, const double *W, const double *s, const double *c,
-        const double *gates, const double *ds, const double *dc, double *dx, double *ds0,
-        double *dc0, double *dU, double *dW, double *db, double *work)
+        const double *gates, const double *ds, const double *dc, const double *ds_last,
+        const double *dc_last, double *dx, double *ds0, double *dc0, double *dU, double *dW, double *db, double *work)
 
     int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims)
     fastrnn_status fastrnn_gru_forward_f32(

@@ -139,19 +139,29 @@ STATE_NAMES = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}  # output first
 
 
 def cell_forward(
-    backend, cell: str, x, initial: tuple, weights: tuple, need_cache: bool, nonlinearity="tanh"
+    backend,
+    cell: str,
+    x,
+    initial: tuple,
+    weights: tuple,
+    need_cache: bool,
+    nonlinearity="tanh",
+    last_c_only=False,
 ):
     """Run one layer (one direction) of cell ("rnn", "lstm" or "gru") with backend's kernels.
 
     x (T, B, D_k) is the input, or the input projection when U is None; initial holds one
     (B, H) array or None (zeros) per state (STATE_NAMES[cell]); weights are (U, W, b_ih,
     b_hh), the biases None without bias. Returns (states, cache), states one (T, B, H)
-    array per state."""
+    array per state; with last_c_only, the LSTM's cell states are (1, B, H), the last one
+    only (what state[-1] reads; its kernel then holds no more)."""
     U, W, b_ih, b_hh = weights
     if cell == "lstm":
         s0, c0 = initial
-        s, c, cache = backend.lstm_forward(x, s0, c0, U, W, b_ih, b_hh, need_cache=need_cache)
-        return (s, c), cache
+        s, c, cache = backend.lstm_forward(
+            x, s0, c0, U, W, b_ih, b_hh, need_cache=need_cache, last_c_only=last_c_only
+        )
+        return (s, c[None] if last_c_only else c), cache
     if cell == "gru":
         s, cache = backend.gru_forward(x, initial[0], U, W, b_ih, b_hh, need_cache=need_cache)
         return (s,), cache
@@ -162,14 +172,18 @@ def cell_forward(
     return (s,), cache
 
 
-def cell_backward(backend, cell: str, cache, d_states: tuple, truncate):
+def cell_backward(backend, cell: str, cache, d_states: tuple, truncate, d_last=None):
     """Backward through ``cell_forward``'s call for the gradients arriving for each state at
     every step, (T, B, H) each (None: zeros; never for the first, the output). Returns (dx,
     d_initial, (dU, dW, db_ih, db_hh)), the bias gradients None without bias, dU None when
-    U was None."""
+    U was None. The LSTM's also takes d_last, a (B, H) array or None per state added at
+    the last step (so that no copy of d_states is made to add them)."""
     if cell == "lstm":
         ds, dc = d_states
-        g = backend.lstm_backward(ds, cache, dc=dc, truncate=truncate)
+        ds_last, dc_last = d_last or (None, None)
+        g = backend.lstm_backward(
+            ds, cache, dc=dc, truncate=truncate, ds_last=ds_last, dc_last=dc_last
+        )
         return g.dx, (g.ds0, g.dc0), (g.dU, g.dW, g.db_ih, g.db_hh)
     if cell == "gru":
         g = backend.gru_backward(d_states[0], cache, truncate=truncate)
@@ -279,13 +293,15 @@ class _RecurrentBase:
 
     # ---- the cell's kernels ----------------------------------------------------------
 
-    def _cell_forward(self, x, initial: tuple, weights: tuple, need_cache: bool):
+    def _cell_forward(self, x, initial: tuple, weights: tuple, need_cache: bool, last_only=False):
+        """cell_forward's (states, cache); last_only: the states after the first (the
+        LSTM's c) may come as their last step only, (1, B, H)."""
         return cell_forward(
-            self.backend, self.cell, x, initial, weights, need_cache, self.nonlinearity
+            self.backend, self.cell, x, initial, weights, need_cache, self.nonlinearity, last_only
         )
 
-    def _cell_backward(self, cache, d_states: tuple, truncate):
-        return cell_backward(self.backend, self.cell, cache, d_states, truncate)
+    def _cell_backward(self, cache, d_states: tuple, truncate, d_last=None):
+        return cell_backward(self.backend, self.cell, cache, d_states, truncate, d_last)
 
     # ---- inputs --------------------------------------------------------------------
 
@@ -386,6 +402,7 @@ class _RecurrentBase:
                 tuple([None if h is None else h[0] for h in initial]),
                 self._weights(0, 0),
                 need_cache,
+                last_only=True,
             )
             self._last = _ForwardPass([[cache]], T, B, unbatched, None) if need_cache else None
             out = self._output(states[0], unbatched)
@@ -406,6 +423,7 @@ class _RecurrentBase:
                     tuple(None if h is None else h[i] for h in initial),
                     self._weights(k, d),
                     need_cache,
+                    last_only=lengths is None,  # else each sequence ends at its own step
                 )
                 for final, state in zip(finals, states, strict=True):
                     final[i] = ends.at_last_step(state)
@@ -485,6 +503,10 @@ class _RecurrentBase:
     def _backward_one_call(self, cache, dout, d_finals: list, truncate):
         """_backward's loop for one layer, one direction and full lengths: one kernel call,
         its gradients returned as they come (fresh arrays, shared with nothing)."""
+        if self.cell == "lstm":  # its kernels add the final states' gradients themselves
+            d_last = tuple([None if g is None else g[0] for g in d_finals])
+            dx, d_init, cell_grads = self._cell_backward(cache, (dout, None), truncate, d_last)
+            return self._one_call_results(dx, d_init, cell_grads)
         d_states = [dout] + [None] * (len(d_finals) - 1)
         for j, d_final in enumerate(d_finals):
             if d_final is not None:
@@ -493,6 +515,11 @@ class _RecurrentBase:
                 a[-1] += d_final[0]
                 d_states[j] = a
         dx, d_init, cell_grads = self._cell_backward(cache, tuple(d_states), truncate)
+        return self._one_call_results(dx, d_init, cell_grads)
+
+    def _one_call_results(self, dx, d_init, cell_grads):
+        """What _backward_one_call returns, from its kernel call's results; stores
+        self.grads."""
         grads = dict(zip(self._weight_names(0, 0), cell_grads, strict=True))
         self.grads = {name: grads[name] for name in self.params}
         unbatched = self._last.unbatched

@@ -381,7 +381,7 @@ def _weight_and_input_grads(dgx, dgh, x, s0, s, U):
     return dU, dW, dx
 
 
-def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
+def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True, last_c_only=False):
     """Run PyTorch's LSTM cell over T steps (equations above).
 
     Parameters
@@ -399,13 +399,16 @@ def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
         Both or neither.
     need_cache : bool
         False for inference: returns None instead of the cache backward needs.
+    last_c_only : bool
+        True: c is the last cell state c_T only (what a layer passes on), so that
+        inference need not hold every step's (the C kernel then keeps two).
 
     Returns
     -------
     s : array (T, B, H)
         Every hidden state, in the inputs' dtype (float32 or float64).
-    c : array (T, B, H)
-        Every cell state.
+    c : array (T, B, H), or (B, H) with last_c_only
+        Every cell state, or the last one.
     cache : LSTMCache or None
     """
     x, s0, c0, U, W, b_ih, b_hh = _contract.check_lstm_forward(x, s0, c0, U, W, b_ih, b_hh)
@@ -422,10 +425,10 @@ def lstm_forward(x, s0, c0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
         s[t] = o * np.tanh(c[t])
         gates[t] = np.concatenate([i, f, g, o], axis=1)
     cache = LSTMCache(x, s0, c0, U, W, b_ih, b_hh, s, c, gates) if need_cache else None
-    return s, c, cache
+    return s, c[-1].copy() if last_c_only else c, cache
 
 
-def lstm_backward(ds, cache, *, dc=None, truncate=None):
+def lstm_backward(ds, cache, *, dc=None, truncate=None, ds_last=None, dc_last=None):
     """Backpropagation through time for lstm_forward.
 
     Parameters
@@ -443,6 +446,9 @@ def lstm_backward(ds, cache, *, dc=None, truncate=None):
         injected at step t (ds[t] and dc[t]) flows back through at most K steps, reaching
         steps t..max(0, t-K), and s0, c0 only when the window reaches step 0. K >= T-1
         equals full BPTT.
+    ds_last, dc_last : array (B, H) or None
+        dL/ds_{T-1} and dL/dc_{T-1} on the final states, added to ds[-1] and dc[-1] (so
+        that a caller need not copy ds to add them); None means zeros.
 
     Returns
     -------
@@ -451,7 +457,9 @@ def lstm_backward(ds, cache, *, dc=None, truncate=None):
         dU is None when the forward call had U=None (dx is then the gradient on the input
         projection), the bias gradients when it had no biases.
     """
-    ds, dc, cache, K = _contract.check_lstm_backward(ds, dc, cache, truncate)
+    ds, dc, cache, K, ds_last, dc_last = _contract.check_lstm_backward(
+        ds, dc, cache, truncate, ds_last, dc_last
+    )
     x, s0, c0, U, W, b_ih, b_hh, s, c, gates = cache
     tanh_c = np.tanh(c)
 
@@ -469,6 +477,10 @@ def lstm_backward(ds, cache, *, dc=None, truncate=None):
 
     da = np.zeros_like(gates)  # dL/d(pre-activations) of every step, (T, B, 4H)
     injected = [ds, np.zeros_like(ds) if dc is None else dc]
+    for k, last in enumerate([ds_last, dc_last]):
+        if last is not None:
+            injected[k] = injected[k].copy()
+            injected[k][-1] += last
     ds0, dc0 = _backpropagate(step_backward, injected, K, [da])
     dU, dW, dx = _weight_and_input_grads(da, da, x, s0, s, U)
     db = None if b_ih is None else da.sum(axis=(0, 1))

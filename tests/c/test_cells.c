@@ -66,8 +66,9 @@ static results run_lstm(int64_t truncate, const double *x, const double *s0, con
     r.dU = U != NULL ? zeros(G * G) : NULL;
     r.db_ih = b_ih != NULL ? zeros(G) : NULL;
     work = work_for(fastrnn_lstm_backward_work_len(&d, truncate));
-    CHECK(fastrnn_lstm_backward_f64(&d, truncate, x, s0, c0, U, W, r.s, r.c, r.gates, ds, dc, r.dx,
-                                    r.ds0, r.dc0, r.dU, r.dW, r.db_ih, work) == FASTRNN_OK);
+    CHECK(fastrnn_lstm_backward_f64(&d, truncate, x, s0, c0, U, W, r.s, r.c, r.gates, ds, dc, NULL,
+                                    NULL, r.dx, r.ds0, r.dc0, r.dU, r.dW, r.db_ih,
+                                    work) == FASTRNN_OK);
     free(work);
     return r;
 }
@@ -113,10 +114,10 @@ static void test_lstm(int64_t truncate, int bias) {
     CHECK(fastrnn_lstm_forward_f64(&narrow, x, s0, c0, NULL, W, b_ih, b_hh, got.s, got.c, got.gates,
                                    work) == FASTRNN_ERR_DIMS);
     CHECK(fastrnn_lstm_backward_f64(&narrow, truncate, x, s0, c0, NULL, W, got.s, got.c, got.gates,
-                                    ds, dc, got.dx, got.ds0, got.dc0, NULL, got.dW, got.db_ih,
-                                    work) == FASTRNN_ERR_DIMS);
+                                    ds, dc, NULL, NULL, got.dx, got.ds0, got.dc0, NULL, got.dW,
+                                    got.db_ih, work) == FASTRNN_ERR_DIMS);
     CHECK(fastrnn_lstm_backward_f64(&d, truncate, x, s0, c0, I, W, got.s, got.c, got.gates, ds, dc,
-                                    got.dx, got.ds0, got.dc0, NULL, got.dW, got.db_ih,
+                                    NULL, NULL, got.dx, got.ds0, got.dc0, NULL, got.dW, got.db_ih,
                                     work) == FASTRNN_ERR_ARG);
     free(work);
     free_results(&got), free_results(&want);
@@ -168,8 +169,8 @@ static void test_float(void) {
     float *work = malloc((size_t)fastrnn_lstm_backward_work_len(&d, -1) * sizeof *work);
     CHECK(fastrnn_lstm_forward_f32(&d, x, s0, s0, NULL, W, NULL, NULL, s, c, gates, work) ==
           FASTRNN_OK);
-    CHECK(fastrnn_lstm_backward_f32(&d, -1, x, s0, s0, NULL, W, s, c, gates, dsf, NULL, dx, ds0,
-                                    dc0, NULL, dW, NULL, work) == FASTRNN_OK);
+    CHECK(fastrnn_lstm_backward_f32(&d, -1, x, s0, s0, NULL, W, s, c, gates, dsf, NULL, NULL, NULL,
+                                    dx, ds0, dc0, NULL, dW, NULL, work) == FASTRNN_OK);
     for (int64_t i = 0; i < states; ++i) CHECK(fabs(s[i] - want.s[i]) < 1e-5);
     for (int64_t i = 0; i < T * B * G; ++i) CHECK(fabs(dx[i] - want.dx[i]) < 1e-5);
     for (int64_t i = 0; i < G * H; ++i) CHECK(fabs(dW[i] - want.dW[i]) < 1e-4);

@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tally.h"
 #include "fastrnn.h"
 #include "plain_blas.h"
+#include "tally.h"
 
 typedef struct {
     int64_t T, B, D, H;
@@ -157,26 +157,36 @@ static double plain_forward(const problem *p, const arrays *a, double *s, double
 /* infer_f32 / infer_f64: 1 when the inference kernel, on r's inputs (workspace and outputs
  * of exactly their sizes), runs and gives bit for bit the states the forward kernel wrote
  * in r: only the gates' buffer differs (a chunk of steps at a time, see cells.h; this
- * driver is built with a chunk of CELL_CHUNK_ROWS = 3 rows, test_c_kernels.py). */
-#define DEFINE_INFER(real, SUF)                                                                   \
-    static int infer_##SUF(const problem *p, real *const r[N_ARRAYS]) {                           \
-        const fastrnn_dims d = {p->T, p->B, p->D, p->H};                                          \
-        const size_t states = (size_t)(p->T * p->B * p->H);                                       \
-        const int64_t len =                                                                       \
-            p->lstm ? fastrnn_lstm_infer_work_len(&d) : fastrnn_gru_infer_work_len(&d);           \
-        real *work = malloc(sizeof(real) * (size_t)len), *s = malloc(sizeof(real) * states);      \
-        real *c = p->lstm ? malloc(sizeof(real) * states) : NULL;                                 \
-        const fastrnn_status status =                                                             \
-            p->lstm                                                                               \
-                ? fastrnn_lstm_infer_##SUF(&d, r[X], r[S0], r[C0], r[U], r[W], r[BIH], r[BHH], s, \
-                                           c, work)                                               \
-                : fastrnn_gru_infer_##SUF(&d, r[X], r[S0], r[U], r[W], r[BIH], r[BHH], s, work);  \
-        const int same = status == FASTRNN_OK && memcmp(s, r[S], sizeof(real) * states) == 0 &&   \
-                         (c == NULL || memcmp(c, r[C], sizeof(real) * states) == 0);              \
-        free(work);                                                                               \
-        free(s);                                                                                  \
-        free(c);                                                                                  \
-        return same;                                                                              \
+ * driver is built with a chunk of CELL_CHUNK_ROWS = 3 rows, test_c_kernels.py). The LSTM's
+ * runs twice: with every cell state, and with c_T only, into a (B,H) buffer. */
+#define DEFINE_INFER(real, SUF)                                                                    \
+    static int infer_##SUF(const problem *p, real *const r[N_ARRAYS]) {                            \
+        const fastrnn_dims d = {p->T, p->B, p->D, p->H};                                           \
+        const size_t states = (size_t)(p->T * p->B * p->H), last = (size_t)(p->B * p->H);          \
+        const int64_t len =                                                                        \
+            p->lstm ? fastrnn_lstm_infer_work_len(&d) : fastrnn_gru_infer_work_len(&d);            \
+        real *work = malloc(sizeof(real) * (size_t)len), *s = malloc(sizeof(real) * states);       \
+        real *c = p->lstm ? malloc(sizeof(real) * states) : NULL;                                  \
+        real *c_T = p->lstm ? malloc(sizeof(real) * last) : NULL;                                  \
+        const fastrnn_status status =                                                              \
+            p->lstm                                                                                \
+                ? fastrnn_lstm_infer_##SUF(&d, r[X], r[S0], r[C0], r[U], r[W], r[BIH], r[BHH], 1,  \
+                                           s, c, work)                                             \
+                : fastrnn_gru_infer_##SUF(&d, r[X], r[S0], r[U], r[W], r[BIH], r[BHH], s, work);   \
+        int same = status == FASTRNN_OK && memcmp(s, r[S], sizeof(real) * states) == 0 &&          \
+                   (c == NULL || memcmp(c, r[C], sizeof(real) * states) == 0);                     \
+        if (p->lstm) {                                                                             \
+            same = same &&                                                                         \
+                   fastrnn_lstm_infer_##SUF(&d, r[X], r[S0], r[C0], r[U], r[W], r[BIH], r[BHH], 0, \
+                                            s, c_T, work) == FASTRNN_OK &&                         \
+                   memcmp(s, r[S], sizeof(real) * states) == 0 &&                                  \
+                   memcmp(c_T, r[C] + states - last, sizeof(real) * last) == 0;                    \
+        }                                                                                          \
+        free(work);                                                                                \
+        free(s);                                                                                   \
+        free(c);                                                                                   \
+        free(c_T);                                                                                 \
+        return same;                                                                               \
     }
 DEFINE_INFER(float, f32)
 DEFINE_INFER(double, f64)
@@ -205,8 +215,8 @@ DEFINE_INFER(double, f64)
             f = fastrnn_lstm_forward_##SUF(&d, r[X], r[S0], r[C0], r[U], r[W], r[BIH], r[BHH],    \
                                            r[S], r[C], r[GATES], fw);                             \
             b = fastrnn_lstm_backward_##SUF(&d, truncate, r[X], r[S0], r[C0], r[U], r[W], r[S],   \
-                                            r[C], r[GATES], r[DS], r[DC], r[DX], r[DS0], r[DC0],  \
-                                            r[DU], r[DW], r[DBIH], bw);                           \
+                                            r[C], r[GATES], r[DS], r[DC], NULL, NULL, r[DX],      \
+                                            r[DS0], r[DC0], r[DU], r[DW], r[DBIH], bw);           \
             if (r[DBIH] != NULL) memcpy(r[DBHH], r[DBIH], sizeof(real) * (size_t)n[DBIH]);        \
         } else {                                                                                  \
             f = fastrnn_gru_forward_##SUF(&d, r[X], r[S0], r[U], r[W], r[BIH], r[BHH], r[S],      \
@@ -315,6 +325,42 @@ static void check_window(const problem *p, const arrays *full, const arrays *win
     release(&sum);
 }
 
+/* The LSTM's ds_last and dc_last: the gradients of step T-1 passed apart, ds and dc zero
+ * there, give bit for bit the gradients in a (a float64 run with window K). */
+static void check_last_step(const problem *p, const arrays *a, int64_t K, const char *ctx) {
+    static const int grads[] = {DX, DS0, DC0, DU, DW, DBIH};
+    const fastrnn_dims d = {p->T, p->B, p->D, p->H};
+    int64_t n[N_ARRAYS];
+    sizes(p, n);
+    const size_t BH = (size_t)(p->B * p->H), last = (size_t)n[DS] - BH;
+    arrays g;
+    allocate(p, &g);
+    double *ds_last = malloc(sizeof(double) * BH), *dc_last = NULL;
+    memcpy(g.v[DS], a->v[DS], sizeof(double) * last);
+    memset(g.v[DS] + last, 0, sizeof(double) * BH);
+    memcpy(ds_last, a->v[DS] + last, sizeof(double) * BH);
+    if (a->v[DC] != NULL) {
+        dc_last = malloc(sizeof(double) * BH);
+        memcpy(g.v[DC], a->v[DC], sizeof(double) * last);
+        memset(g.v[DC] + last, 0, sizeof(double) * BH);
+        memcpy(dc_last, a->v[DC] + last, sizeof(double) * BH);
+    }
+    double *work = malloc(sizeof(double) * (size_t)fastrnn_lstm_backward_work_len(&d, K));
+    check(fastrnn_lstm_backward_f64(&d, K, a->v[X], a->v[S0], a->v[C0], a->v[U], a->v[W], a->v[S],
+                                    a->v[C], a->v[GATES], g.v[DS], g.v[DC], ds_last, dc_last,
+                                    g.v[DX], g.v[DS0], g.v[DC0], g.v[DU], g.v[DW], g.v[DBIH],
+                                    work) == FASTRNN_OK,
+          "the backward pass with ds_last, dc_last runs", ctx);
+    for (size_t k = 0; k < sizeof grads / sizeof *grads; ++k)
+        if (a->v[grads[k]] != NULL)
+            check(memcmp(g.v[grads[k]], a->v[grads[k]], sizeof(double) * (size_t)n[grads[k]]) == 0,
+                  NAMES[grads[k]], ctx);
+    free(work);
+    free(ds_last);
+    free(dc_last);
+    release(&g);
+}
+
 static void run_problem(const problem *p, unsigned *seed) {
     char ctx[160];
     snprintf(ctx, sizeof ctx, "%s T=%lld B=%lld D=%lld H=%lld bias=%d dc=%d",
@@ -352,6 +398,7 @@ static void run_problem(const problem *p, unsigned *seed) {
         copy_inputs(p, &t, &a);
         check(run_f64(p, windows[k], &t), "the windowed float64 kernels run", ctx);
         check_window(p, &a, &t, windows[k], ctx);
+        if (p->lstm) check_last_step(p, &t, windows[k], ctx);
         check(run_f32(p, windows[k], &single), "the windowed float32 kernels run", ctx);
         check_outputs(p, &single, &t, DX, 2e-4, "windowed float32 against float64", ctx);
         release(&t);
@@ -372,7 +419,7 @@ static void check_statuses(void) {
     check(fastrnn_gru_forward_f64(&d, in, in, in, in, NULL, NULL, o[0], o[1], o[2], work) ==
               FASTRNN_ERR_NO_BLAS,
           "no BLAS yet", "gru");
-    check(fastrnn_lstm_infer_f64(&d, in, in, in, in, in, NULL, NULL, o[0], o[1], work) ==
+    check(fastrnn_lstm_infer_f64(&d, in, in, in, in, in, NULL, NULL, 1, o[0], o[1], work) ==
               FASTRNN_ERR_NO_BLAS,
           "no BLAS yet", "lstm_infer");
     check(fastrnn_gru_infer_f64(&d, in, in, in, in, NULL, NULL, o[0], work) == FASTRNN_ERR_NO_BLAS,
@@ -397,8 +444,8 @@ static void check_statuses(void) {
         check(fastrnn_gru_backward_f64(&bad[k], -1, in, in, in, in, in, in, in, in, o[0], o[1],
                                        o[2], o[3], NULL, NULL, work) == FASTRNN_ERR_DIMS,
               "bad dims give FASTRNN_ERR_DIMS", "gru");
-        check(fastrnn_lstm_infer_f64(&bad[k], in, in, in, in, in, NULL, NULL, o[0], o[1], work) ==
-                  FASTRNN_ERR_DIMS,
+        check(fastrnn_lstm_infer_f64(&bad[k], in, in, in, in, in, NULL, NULL, 0, o[0], o[1],
+                                     work) == FASTRNN_ERR_DIMS,
               "bad dims give FASTRNN_ERR_DIMS", "lstm_infer");
         check(fastrnn_gru_infer_f64(&bad[k], in, in, in, in, NULL, NULL, o[0], work) ==
                   FASTRNN_ERR_DIMS,
@@ -410,12 +457,12 @@ static void check_statuses(void) {
     check(fastrnn_gru_forward_f64(&d, in, in, in, in, NULL, NULL, o[0], NULL, o[2], work) ==
               FASTRNN_ERR_ARG,
           "a NULL output gives FASTRNN_ERR_ARG", "gru");
-    check(fastrnn_lstm_infer_f64(&d, in, in, in, in, in, NULL, NULL, o[0], NULL, work) ==
+    check(fastrnn_lstm_infer_f64(&d, in, in, in, in, in, NULL, NULL, 0, o[0], NULL, work) ==
               FASTRNN_ERR_ARG,
           "a NULL output gives FASTRNN_ERR_ARG", "lstm_infer");
     check(fastrnn_gru_infer_f64(&d, in, in, in, in, NULL, NULL, o[0], NULL) == FASTRNN_ERR_ARG,
           "a NULL workspace gives FASTRNN_ERR_ARG", "gru_infer");
-    check(fastrnn_lstm_infer_f64(&d, in, in, in, NULL, in, NULL, NULL, o[0], o[1], work) ==
+    check(fastrnn_lstm_infer_f64(&d, in, in, in, NULL, in, NULL, NULL, 1, o[0], o[1], work) ==
               FASTRNN_ERR_DIMS,
           "U NULL with D != 4H gives FASTRNN_ERR_DIMS", "lstm_infer");
     check(fastrnn_gru_backward_f64(&d, -1, in, in, in, in, in, in, in, in, o[0], o[1], o[2], o[3],
