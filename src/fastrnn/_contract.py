@@ -358,6 +358,31 @@ def check_state_gradient(name: str, g, states: np.ndarray, *, optional: bool = F
     return as_float(g, dtype)
 
 
+def check_last_state_gradient(name: str, g, states: np.ndarray):
+    """g, a gradient arriving for the last (B, H) state of a forward call's (T, B, H) states,
+    converted to their dtype as check_state_gradient does; None stays None."""
+    if g is None:
+        return None
+    last = states[-1]
+    if type(g) is np.ndarray and g.dtype is states.dtype and g.shape == last.shape:
+        return as_float(g, g.dtype)  # the common case, kept cheap: passes every check below
+    arrays, untyped = as_arrays(**{name: g})
+    g = arrays[name]
+    if g.dtype.kind == "f" and g.dtype != states.dtype and not untyped:
+        raise TypeError(
+            f"{name} has dtype {g.dtype} but the forward pass (cache.s) ran in {states.dtype}; "
+            f"convert it with {name}.astype(np.{states.dtype})"
+        )
+    common_float_dtype(arrays, untyped)
+    if g.shape != last.shape:
+        B, H = last.shape
+        raise ValueError(
+            f"{name} must have shape (B, H) = ({B}, {H}) like the last state of the forward "
+            f"call; got {_shape(g)}"
+        )
+    return as_float(g, states.dtype)
+
+
 def check_rnn_backward(ds, cache, truncate):
     """Checked (ds, cache, K) for rnn_backward; ds gets the cache's dtype or raises."""
     check_cache(cache, RNNCache, "rnn_forward")

@@ -162,11 +162,12 @@ def cell_forward(
     return (s,), cache
 
 
-def cell_backward(backend, cell: str, cache, d_states: tuple, truncate):
+def cell_backward(backend, cell: str, cache, d_states: tuple, truncate, ds_last=None):
     """Backward through ``cell_forward``'s call for the gradients arriving for each state at
-    every step, (T, B, H) each (None: zeros; never for the first, the output). Returns (dx,
-    d_initial, (dU, dW, db_ih, db_hh)), the bias gradients None without bias, dU None when
-    U was None."""
+    every step, (T, B, H) each (None: zeros; never for the first, the output), and for the
+    RNN ds_last (B, H) or None, more gradient on the final state (the kernel adds it to
+    d_states[0][-1], which is not copied). Returns (dx, d_initial, (dU, dW, db_ih, db_hh)),
+    the bias gradients None without bias, dU None when U was None."""
     if cell == "lstm":
         ds, dc = d_states
         g = backend.lstm_backward(ds, cache, dc=dc, truncate=truncate)
@@ -174,7 +175,7 @@ def cell_backward(backend, cell: str, cache, d_states: tuple, truncate):
     if cell == "gru":
         g = backend.gru_backward(d_states[0], cache, truncate=truncate)
         return g.dx, (g.ds0,), (g.dU, g.dW, g.db_ih, g.db_hh)
-    g = backend.rnn_backward(d_states[0], cache, truncate=truncate)
+    g = backend.rnn_backward(d_states[0], cache, truncate=truncate, ds_last=ds_last)
     db_hh = None if g.db is None else g.db.copy()  # b_ih + b_hh: equal gradients
     return g.dx, (g.ds0,), (g.dU, g.dW, g.db, db_hh)
 
@@ -284,8 +285,8 @@ class _RecurrentBase:
             self.backend, self.cell, x, initial, weights, need_cache, self.nonlinearity
         )
 
-    def _cell_backward(self, cache, d_states: tuple, truncate):
-        return cell_backward(self.backend, self.cell, cache, d_states, truncate)
+    def _cell_backward(self, cache, d_states: tuple, truncate, ds_last=None):
+        return cell_backward(self.backend, self.cell, cache, d_states, truncate, ds_last)
 
     # ---- inputs --------------------------------------------------------------------
 
@@ -486,13 +487,16 @@ class _RecurrentBase:
         """_backward's loop for one layer, one direction and full lengths: one kernel call,
         its gradients returned as they come (fresh arrays, shared with nothing)."""
         d_states = [dout] + [None] * (len(d_finals) - 1)
+        ds_last = None
         for j, d_final in enumerate(d_finals):
-            if d_final is not None:
+            if d_final is not None and self.cell == "rnn":
+                ds_last = d_final[0]  # the RNN's kernel adds it to dout[-1]: no copy of dout
+            elif d_final is not None:
                 # a copy (not dout, the caller's) gets the final state's gradient added
                 a = np.array(dout, order="C") if j == 0 else np.zeros_like(dout, order="C")
                 a[-1] += d_final[0]
                 d_states[j] = a
-        dx, d_init, cell_grads = self._cell_backward(cache, tuple(d_states), truncate)
+        dx, d_init, cell_grads = self._cell_backward(cache, tuple(d_states), truncate, ds_last)
         grads = dict(zip(self._weight_names(0, 0), cell_grads, strict=True))
         self.grads = {name: grads[name] for name in self.params}
         unbatched = self._last.unbatched
