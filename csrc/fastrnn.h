@@ -129,6 +129,23 @@ fastrnn_status fastrnn_rnn_backward_f64(
     const double *restrict s, const double *restrict ds, double *restrict dx, double *restrict ds0,
     double *restrict dU, double *restrict dW, double *restrict db, double *restrict work);
 
+/* fastrnn_rnn_backward with more gradient on the final state, the same workspace:
+ *   ds_last (B,H)  in  dL/ds_{T-1} arriving besides ds[T-1] (a layer's dh_n), or NULL
+ * The result is that of fastrnn_rnn_backward on ds with ds[T-1] + ds_last, without a copy
+ * of ds (the sum is formed where ds[T-1] is read). */
+fastrnn_status fastrnn_rnn_backward_ds_last_f32(
+    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate, const float *restrict x,
+    const float *restrict s0, const float *restrict U, const float *restrict W,
+    const float *restrict s, const float *restrict ds, const float *restrict ds_last,
+    float *restrict dx, float *restrict ds0, float *restrict dU, float *restrict dW,
+    float *restrict db, float *restrict work);
+fastrnn_status fastrnn_rnn_backward_ds_last_f64(
+    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate, const double *restrict x,
+    const double *restrict s0, const double *restrict U, const double *restrict W,
+    const double *restrict s, const double *restrict ds, const double *restrict ds_last,
+    double *restrict dx, double *restrict ds0, double *restrict dU, double *restrict dW,
+    double *restrict db, double *restrict work);
+
 /* ---- Language-model kernels (issue 3): embedding, fused softmax + cross-entropy ----- */
 
 /* Token input. With one-hot inputs over a vocabulary of D tokens, U x_t is the column

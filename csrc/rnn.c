@@ -5,8 +5,10 @@
  *
  * Shape of the work, so that only the recurrent product runs per step:
  *   forward   one GEMM for U x_t over all T*B rows, then per step s_t += s_{t-1} W.T, f.
- *   backward  a sequential sweep computes da_t = dL/d(pre-activation at t) for every t,
- *             then dU, dW, dx are each one large GEMM over all steps.
+ *   backward  a sequential sweep computes da_t = dL/d(pre-activation at t) step by step;
+ *             full BPTT keeps da for a chunk of steps only and forms that chunk's share of
+ *             dU, dW, db and its rows of dx (one large GEMM each) once the sweep has passed
+ *             it; the truncated window keeps da of every step, then one GEMM each.
  * The per-step products use W packed once per call (packed_gemm.h) when the CPU allows,
  * and so do the input projection and dx with U packed, for U up to 512 x 512 elements.
  * The bodies live in rnn_impl.h, instantiated here for float and double. */
@@ -17,8 +19,8 @@
 #include "packed_gemm.h"
 
 /* Sizes must be positive, every GEMM dimension (at most T*B rows) must fit the BLAS's int,
- * and the largest element counts below, the backward's 3 T*B*H + H or T*B*H + H + a packed
- * (H,H) (under H^2 + 17 H) of workspace, plus a packed U when D*H <= 512^2 (a few million),
+ * and the largest element counts below, the backward's 3 T*B*H + H or at most T*B*H + 2 H
+ * + a packed (H,H) (under H^2 + 17 H) of workspace, plus a packed U when D*H <= 512^2 (a few million),
  * must fit int64_t. */
 static int rnn_dims_ok(const fastrnn_dims *d) {
     if (d == NULL) return 0;
@@ -81,14 +83,41 @@ int64_t fastrnn_rnn_forward_work_len(const fastrnn_dims *dims) {
     return packed_W_len(dims) + packed_U_len(dims);
 }
 
+/* Steps per chunk of full BPTT's da (backward_full in rnn_impl.h): about
+ * RNN_CHUNK_ELEMENTS elements of da but at least RNN_CHUNK_ROWS rows, so that the chunk's
+ * products keep GEMM shapes, at least one step, at most T, and the chunks balanced (equal
+ * but for one, less by < 1 step per chunk). Every step at once up to 4096 rows at H = 256
+ * (the small and medium shapes: one chunk); the large shape (B = 64, H = 1024) keeps 15
+ * steps, 3.75 MiB of float32, where da of every step was 25 MiB. Smaller chunks cost time:
+ * each chunk's dU and dW products read and write their (H,D), (H,H) results once more
+ * (at 512K elements, 8 steps there, training measured ~2% slower, at 1M ~1%). */
+#ifndef RNN_CHUNK_ELEMENTS /* set smaller by the C tests, to split small problems */
+#define RNN_CHUNK_ELEMENTS (1024 * 1024)
+#endif
+#ifndef RNN_CHUNK_ROWS
+#define RNN_CHUNK_ROWS 512
+#endif
+static int64_t backward_chunk_steps(const fastrnn_dims *d) {
+    int64_t rows = RNN_CHUNK_ELEMENTS / d->H;
+    rows = rows < RNN_CHUNK_ROWS ? RNN_CHUNK_ROWS : rows;
+    int64_t steps = rows / d->B;
+    steps = steps < 1 ? 1 : steps > d->T ? d->T : steps;
+    const int64_t chunks = (d->T + steps - 1) / steps;
+    return (d->T + chunks - 1) / chunks;
+}
+
 int64_t fastrnn_rnn_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!rnn_dims_ok(dims)) return 0;
     const int64_t states = dims->T * dims->B * dims->H;
-    /* da, then H for the partial sums of db, then for full BPTT the packed W, for a window
-     * shorter than the sequence the two buffers of the lag-by-lag propagation
-     * (backward_truncated in rnn_impl.h). */
+    /* Full BPTT: the packed W, the packed U, da of a chunk of steps, 2 H for db's partial
+     * sums. A window shorter than the sequence: da of every step, H for the partial sums
+     * of db, the two buffers of the lag-by-lag propagation (backward_truncated in
+     * rnn_impl.h), the packed U. */
     const int full = truncate < 0 || truncate >= dims->T - 1;
-    return states + dims->H + (full ? packed_W_len(dims) : 2 * states) + packed_U_len(dims);
+    if (full)
+        return packed_W_len(dims) + packed_U_len(dims) +
+               backward_chunk_steps(dims) * dims->B * dims->H + 2 * dims->H;
+    return 3 * states + dims->H + packed_U_len(dims);
 }
 
 /* Rows per partial sum in the bias gradient. */

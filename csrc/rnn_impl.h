@@ -120,23 +120,66 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
     return FASTRNN_OK;
 }
 
-/* Full BPTT sweep: da_t = (ds_t + da_{t+1} @ W) * f'(s_t), from t = T-1 down to 0.
- * carry (B,H) holds da_{t+1} @ W between steps. packed is W packed as the (H,H) right-hand
- * side, or NULL for the BLAS. */
+/* Full BPTT, from t = T-1 down to 0: da_t = (ds_t + da_{t+1} @ W) * f'(s_t), with
+ * ds_last (or nothing when NULL) arriving at s_{T-1} in place of da_T @ W, and ds0 holding
+ * da_{t+1} @ W between steps (so that after step 0 it holds what reaches s0).
+ * da is kept for a chunk of steps only (backward_chunk_steps): once the sweep has passed a
+ * chunk, its share of dU, dW, db and its rows of dx are computed, each one product over
+ * the chunk's rows (dU, dW, db accumulated chunk after chunk), and the next chunk reuses
+ * the buffer: da (chunk_steps,B,H); partial, sums (H) for db.
+ * packed is W packed as the (H,H) right-hand side, or NULL for the BLAS; packed_U is U
+ * packed as the (H,D) right-hand side for dx, or NULL for the BLAS. */
 static void FR_SUFFIX(backward_full)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
-                                     const real *restrict W, const real *restrict packed,
+                                     const real *restrict x, const real *restrict s0,
+                                     const real *restrict U, const real *restrict W,
+                                     const real *restrict packed, const real *restrict packed_U,
                                      const real *restrict s, const real *restrict ds,
-                                     real *restrict carry, real *restrict da) {
-    const int64_t T = dims->T, B = dims->B, H = dims->H;
-    const int64_t step = B * H;
-    for (int64_t t = T - 1; t >= 0; --t) {
-        const int64_t o = t * step;
-        FR_SUFFIX(through_activation)(f, step, s + o, ds + o, t < T - 1 ? carry : NULL, da + o);
-        /* carry = da_t @ W  (B, H): what reaches s_{t-1} */
-        if (t > 0 && packed != NULL)
-            PACKED_GEMM(B, H, H, da + o, H, packed, 0, carry, H);
-        else if (t > 0)
-            GEMM(0, 0, B, H, H, 1, da + o, H, W, H, 0, carry, H);
+                                     const real *restrict ds_last, real *restrict da,
+                                     real *restrict partial, real *restrict sums,
+                                     real *restrict dx, real *restrict ds0, real *restrict dU,
+                                     real *restrict dW, real *restrict db) {
+    const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
+    const int64_t step = B * H, chunk_steps = backward_chunk_steps(dims);
+    for (int64_t t1 = T; t1 > 0;) { /* the chunk of steps t0 .. t1-1 */
+        const int64_t t0 = t1 > chunk_steps ? t1 - chunk_steps : 0;
+        for (int64_t t = t1 - 1; t >= t0; --t) {
+            const int64_t o = t * step;
+            real *da_t = da + (t - t0) * step;
+            FR_SUFFIX(through_activation)(f, step, s + o, ds + o, t < T - 1 ? ds0 : ds_last, da_t);
+            /* ds0 = da_t @ W  (B, H): what reaches s_{t-1} */
+            if (packed != NULL)
+                PACKED_GEMM(B, H, H, da_t, H, packed, 0, ds0, H);
+            else
+                GEMM(0, 0, B, H, H, 1, da_t, H, W, H, 0, ds0, H);
+        }
+        /* the chunk's share of dU, dW (the first chunk, at the top, overwrites them), its
+         * rows of dx, and of db */
+        const int64_t rows = (t1 - t0) * B;
+        const real beta = t1 < T;
+        if (U != NULL) {
+            /* dU [+]= da.T @ x[t0:t1]  (H, D) */
+            GEMM(1, 0, H, D, rows, 1, da, H, x + t0 * B * D, D, beta, dU, D);
+            /* dx[t0:t1] = da @ U  (rows, D) */
+            if (packed_U != NULL)
+                PACKED_GEMM(rows, D, H, da, H, packed_U, 0, dx + t0 * B * D, D);
+            else
+                GEMM(0, 0, rows, D, H, 1, da, H, U, D, 0, dx + t0 * B * D, D);
+        } else { /* x entered s_t as is */
+            for (int64_t i = 0; i < rows * H; ++i) dx[t0 * step + i] = da[i];
+        }
+        /* dW [+]= da.T @ s[t0-1:t1-1]  (H, H), s0 standing for s[-1] */
+        if (t0 > 0) {
+            GEMM(1, 0, H, H, rows, 1, da, H, s + (t0 - 1) * step, H, beta, dW, H);
+        } else {
+            GEMM(1, 0, H, H, B, 1, da, H, s0, H, beta, dW, H);
+            if (rows > B) GEMM(1, 0, H, H, rows - B, 1, da + step, H, s, H, 1, dW, H);
+        }
+        if (db != NULL) {
+            FR_SUFFIX(sum_rows)(rows, H, da, partial, t1 < T ? sums : db);
+            if (t1 < T)
+                for (int64_t i = 0; i < H; ++i) db[i] += sums[i];
+        }
+        t1 = t0;
     }
 }
 
@@ -146,15 +189,17 @@ static void FR_SUFFIX(backward_full)(const fastrnn_dims *dims, fastrnn_nonlinear
  *   g^k_j = (g^{k-1}_{j+1} @ W) * f'(s_j)       for j in [0, T-k), k = 1..K
  *   da_j  = sum_k g^k_j
  * g^k_j is the gradient injected at step j+k after k applications of W, so da_j gathers
- * exactly the windows that reach step j. work = cur, next (T,B,H) each. */
+ * exactly the windows that reach step j. ds_last (or nothing when NULL) is injected at step
+ * T-1 with ds_{T-1}. work = cur, next (T,B,H) each. */
 static void FR_SUFFIX(backward_truncated)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
                                           int64_t K, const real *restrict W, const real *restrict s,
-                                          const real *restrict ds, real *restrict da,
-                                          real *restrict work) {
+                                          const real *restrict ds, const real *restrict ds_last,
+                                          real *restrict da, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H;
-    const int64_t step = B * H, states = T * step;
+    const int64_t step = B * H, states = T * step, last = states - step;
     real *cur = work, *next = work + states;
-    FR_SUFFIX(through_activation)(f, states, s, ds, NULL, cur);
+    FR_SUFFIX(through_activation)(f, last, s, ds, NULL, cur);
+    FR_SUFFIX(through_activation)(f, step, s + last, ds + last, ds_last, cur + last);
     for (int64_t i = 0; i < states; ++i) da[i] = cur[i];
     for (int64_t k = 1; k <= K; ++k) {
         const int64_t rows = (T - k) * B;
@@ -194,11 +239,11 @@ static void FR_SUFFIX(gradients)(const fastrnn_dims *dims, const real *restrict 
     if (T > 1) GEMM(1, 0, H, H, (T - 1) * B, 1, da + step, H, s, H, 1, dW, H);
 }
 
-fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
+fastrnn_status FR_SUFFIX(fastrnn_rnn_backward_ds_last)(
     const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate, const real *restrict x,
     const real *restrict s0, const real *restrict U, const real *restrict W, const real *restrict s,
-    const real *restrict ds, real *restrict dx, real *restrict ds0, real *restrict dU,
-    real *restrict dW, real *restrict db, real *restrict work) {
+    const real *restrict ds, const real *restrict ds_last, real *restrict dx, real *restrict ds0,
+    real *restrict dU, real *restrict dW, real *restrict db, real *restrict work) {
     if (!rnn_dims_ok(dims)) return FASTRNN_ERR_DIMS;
     if (f != FASTRNN_TANH && f != FASTRNN_RELU) return FASTRNN_ERR_ARG;
     if (x == NULL || s0 == NULL || W == NULL || s == NULL || ds == NULL || dx == NULL ||
@@ -208,32 +253,41 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H;
     const int64_t step = B * H;
-    /* work: da (T,B,H), partial sums of db (H), then the packed W or the truncated
-     * propagation's buffers, then the packed U */
-    real *da = work, *partial = work + T * step, *rest = partial + H;
-    const int full = truncate < 0 || truncate >= T - 1;
-    real *packed_U = rest + (full ? packed_W_len(dims) : 2 * T * step);
-    const real *packed = NULL;
-    if (full && uses_packed(dims)) {
-        PACK(0, H, H, W, H, rest); /* W itself, the (K,N) = (H,H) right-hand side */
-        packed = rest;
+    if (truncate < 0 || truncate >= T - 1) {
+        /* work: the packed W, the packed U, da of a chunk of steps, partial and sums (H)
+         * (fastrnn_rnn_backward_work_len) */
+        real *packed_W = work, *packed_U = packed_W + packed_W_len(dims);
+        real *da = packed_U + packed_U_len(dims);
+        real *partial = da + backward_chunk_steps(dims) * step, *sums = partial + H;
+        const int packed = uses_packed(dims), dx_packed = U != NULL && dx_uses_packed_U(dims);
+        if (packed) PACK(0, H, H, W, H, packed_W); /* W itself, the (K,N) = (H,H) right-hand side */
+        if (dx_packed) PACK(0, H, dims->D, U, dims->D, packed_U); /* U, the (H,D) right-hand side */
+        FR_SUFFIX(backward_full)(dims, f, x, s0, U, W, packed ? packed_W : NULL,
+                                 dx_packed ? packed_U : NULL, s, ds, ds_last, da, partial, sums,
+                                 dx, ds0, dU, dW, db);
+        return FASTRNN_OK;
     }
-
-    if (full)
-        FR_SUFFIX(backward_full)(dims, f, W, packed, s, ds, ds0, da);
-    else
-        FR_SUFFIX(backward_truncated)(dims, f, truncate, W, s, ds, da, rest);
-
+    /* work: da (T,B,H), partial sums of db (H), the truncated propagation's two (T,B,H)
+     * buffers, then the packed U */
+    real *da = work, *partial = work + T * step, *rest = partial + H;
+    real *packed_U = rest + 2 * T * step;
+    FR_SUFFIX(backward_truncated)(dims, f, truncate, W, s, ds, ds_last, da, rest);
     /* The weight and input gradients gather every step at once. */
     FR_SUFFIX(gradients)(dims, x, s0, U, s, da, dx, dU, dW,
                          dx_uses_packed_U(dims) ? packed_U : NULL);
     /* ds0 = da_0 @ W  (B, H) */
-    if (packed != NULL)
-        PACKED_GEMM(B, H, H, da, H, packed, 0, ds0, H);
-    else
-        GEMM(0, 0, B, H, H, 1, da, H, W, H, 0, ds0, H);
+    GEMM(0, 0, B, H, H, 1, da, H, W, H, 0, ds0, H);
     if (db != NULL) FR_SUFFIX(sum_rows)(T * B, H, da, partial, db);
     return FASTRNN_OK;
+}
+
+fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
+    const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate, const real *restrict x,
+    const real *restrict s0, const real *restrict U, const real *restrict W, const real *restrict s,
+    const real *restrict ds, real *restrict dx, real *restrict ds0, real *restrict dU,
+    real *restrict dW, real *restrict db, real *restrict work) {
+    return FR_SUFFIX(fastrnn_rnn_backward_ds_last)(dims, f, truncate, x, s0, U, W, s, ds, NULL, dx,
+                                                   ds0, dU, dW, db, work);
 }
 
 #undef GEMM

@@ -36,8 +36,12 @@ DRIVERS = {
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 # Compile-time settings of a driver (for the library it links too): the gated cells'
 # inference kernels project 3 rows at a time, so that the small problems there are split
-# into several chunks (cells.h).
-DEFINES = {"test_gated.c": ["-DCELL_CHUNK_ROWS=3"]}
+# into several chunks (cells.h); the RNN's full BPTT keeps da for 3 rows' worth of steps
+# (rnn.c).
+DEFINES = {
+    "test_gated.c": ["-DCELL_CHUNK_ROWS=3"],
+    "kernel_check.c": ["-DRNN_CHUNK_ELEMENTS=1", "-DRNN_CHUNK_ROWS=3"],
+}
 
 
 @pytest.fixture(scope="module")

@@ -38,20 +38,23 @@ def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
     return s, cache
 
 
-def rnn_backward(ds, cache, *, truncate=None):
+def rnn_backward(ds, cache, *, truncate=None, ds_last=None):
     """Backpropagation through time for rnn_forward (C kernel).
 
     Same contract as ``fastrnn.reference.rnn_backward``: ds (T,B,H) arriving at every
     step, the cache of the forward call, truncate None (full BPTT) or K >= 0 (per-output
-    window); returns RNNGrads (dx, ds0, dU, dW, db), dU None without U, db None without b.
+    window), ds_last (B,H) or None more gradient on the final state (the kernel adds it,
+    ds is not copied); returns RNNGrads (dx, ds0, dU, dW, db), dU None without U, db None
+    without b.
     """
-    grads = _kernels.rnn_backward_plain(ds, cache, truncate)  # the common case
+    grads = _kernels.rnn_backward_plain(ds, cache, truncate, ds_last)  # the common case
     if grads is None:
         ds, cache, K = _contract.check_rnn_backward(ds, cache, truncate)
+        ds_last = _contract.check_last_state_gradient("ds_last", ds_last, cache.s)
         x, s0, U, W, b, s, nonlinearity = cache
         full = K is None or K >= x.shape[0] - 1  # also keeps a huge K out of int64
         grads = _kernels.rnn_backward(
-            x, s0, U, W, s, ds, b is not None, nonlinearity, -1 if full else K
+            x, s0, U, W, s, ds, b is not None, nonlinearity, -1 if full else K, ds_last
         )
     return RNNGrads(*grads)
 

@@ -66,6 +66,16 @@ cdef extern from "fastrnn.h" nogil:
         const double *x, const double *s0, const double *U, const double *W,
         const double *s, const double *ds, double *dx, double *ds0, double *dU,
         double *dW, double *db, double *work)
+    fastrnn_status fastrnn_rnn_backward_ds_last_f32(
+        const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
+        const float *x, const float *s0, const float *U, const float *W, const float *s,
+        const float *ds, const float *ds_last, float *dx, float *ds0, float *dU, float *dW,
+        float *db, float *work)
+    fastrnn_status fastrnn_rnn_backward_ds_last_f64(
+        const fastrnn_dims *dims, fastrnn_nonlinearity f, int64_t truncate,
+        const double *x, const double *s0, const double *U, const double *W,
+        const double *s, const double *ds, const double *ds_last, double *dx, double *ds0,
+        double *dU, double *dW, double *db, double *work)
 
     # ---- language-model kernels (issue 3)
     fastrnn_status fastrnn_embedding_forward_f32(

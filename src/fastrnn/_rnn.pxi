@@ -55,9 +55,10 @@ def rnn_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
 def rnn_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
                  const floating[:, ::1] U, const floating[:, ::1] W,
                  const floating[:, :, ::1] s, const floating[:, :, ::1] ds, bint with_bias,
-                 str nonlinearity, truncate):
+                 str nonlinearity, truncate, const floating[:, ::1] ds_last=None):
     """(dx, ds0, dU, dW, db) of the forward call that produced s; dU is None when U is None,
-    db None without bias. truncate < 0 is full BPTT."""
+    db None without bias. truncate < 0 is full BPTT. ds_last (B, H), or None: more
+    gradient on the last state, added to ds[-1] by the kernel."""
     cdef int64_t K = as_int64("truncate", truncate)
     cdef fastrnn_nonlinearity f = nonlinearity_code(nonlinearity)
     cdef fastrnn_dims d = rnn_dims((x.shape[0], x.shape[1], x.shape[2]),
@@ -66,6 +67,10 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     expect_shape("s", (s.shape[0], s.shape[1], s.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
     expect_shape("ds", (ds.shape[0], ds.shape[1], ds.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
     cdef const floating *U_ptr = NULL if U is None else &U[0, 0]
+    cdef const floating *ds_last_ptr = NULL
+    if ds_last is not None:
+        expect_shape("ds_last", (ds_last.shape[0], ds_last.shape[1]), (d.B, d.H), "(B, H)")
+        ds_last_ptr = &ds_last[0, 0]
     dtype = np.float32 if floating is float else np.float64
     cdef int64_t work_len = fastrnn_rnn_backward_work_len(&d, K)
     reserve("rnn_backward", dtype,
@@ -93,14 +98,14 @@ def rnn_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0,
     cdef fastrnn_status status
     with nogil:
         if floating is float:
-            status = fastrnn_rnn_backward_f32(
+            status = fastrnn_rnn_backward_ds_last_f32(
                 &d, f, K, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
-                &ds[0, 0, 0], &dx_v[0, 0, 0], &ds0_v[0, 0], dU_ptr, &dW_v[0, 0],
+                &ds[0, 0, 0], ds_last_ptr, &dx_v[0, 0, 0], &ds0_v[0, 0], dU_ptr, &dW_v[0, 0],
                 db_ptr, &work_v[0])
         else:
-            status = fastrnn_rnn_backward_f64(
+            status = fastrnn_rnn_backward_ds_last_f64(
                 &d, f, K, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
-                &ds[0, 0, 0], &dx_v[0, 0, 0], &ds0_v[0, 0], dU_ptr, &dW_v[0, 0],
+                &ds[0, 0, 0], ds_last_ptr, &dx_v[0, 0, 0], &ds0_v[0, 0], dU_ptr, &dW_v[0, 0],
                 db_ptr, &work_v[0])
     raise_for_status(status, "rnn_backward")
     return dx, ds0, dU, dW, db
@@ -140,14 +145,14 @@ cdef class _Held:
     """The buffers of the arrays a kernel call reads and writes, held until this object
     goes (also on an exception): the plain paths' cheaper stand-in for typed memoryviews,
     for arrays already checked to be C-contiguous and aligned."""
-    cdef Py_buffer views[12]
+    cdef Py_buffer views[13]
     cdef int n
 
     cdef void *data(self, object a, int flags) except? NULL:
         """a's data pointer (NULL for None), its buffer held."""
         if a is None:
             return NULL
-        assert self.n < 12
+        assert self.n < 13
         PyObject_GetBuffer(a, &self.views[self.n], flags)
         self.n += 1
         return self.views[self.n - 1].buf
@@ -213,10 +218,10 @@ def rnn_forward_plain(x, s0, U, W, b, nonlinearity):
     return s0, s
 
 
-def rnn_backward_plain(ds, cache, truncate):
+def rnn_backward_plain(ds, cache, truncate, ds_last=None):
     """(dx, ds0, dU, dW, db) as fastrnn._fast.rnn_backward computes them for full BPTT
-    (truncate None), if the cache is an RNNCache of plain arrays that fit together and
-    ds is plain and shaped like cache.s; else None."""
+    (truncate None), if the cache is an RNNCache of plain arrays that fit together, ds is
+    plain and shaped like cache.s and ds_last None or plain (B, H); else None."""
     if truncate is not None or type(cache) is not RNNCache:
         return None
     x, s0, U, W, b, s, nonlinearity = cache
@@ -234,7 +239,8 @@ def rnn_backward_plain(ds, cache, truncate):
             not plain(x, dtype, (T, B, D)) or not plain(s0, dtype, (B, H)) or \
             not plain(W, dtype, (H, H)) or (U is None and D != H) or \
             (U is not None and not plain(U, dtype, (H, D))) or \
-            (b is not None and not plain(b, dtype, (H,))) or not plain(ds, dtype, s_shape):
+            (b is not None and not plain(b, dtype, (H,))) or not plain(ds, dtype, s_shape) or \
+            (ds_last is not None and not plain(ds_last, dtype, (B, H))):
         return None
     # _contract.check_rnn_backward's bound for full BPTT
     ensure_memory("rnn_backward", dtype.itemsize * (T * B * (D + H) + T * B * H + H * (D + H)))
@@ -257,6 +263,7 @@ def rnn_backward_plain(ds, cache, truncate):
     cdef const void *W_p = held.data(W, PyBUF_SIMPLE)
     cdef const void *s_p = held.data(s, PyBUF_SIMPLE)
     cdef const void *ds_p = held.data(ds, PyBUF_SIMPLE)
+    cdef const void *ds_last_p = held.data(ds_last, PyBUF_SIMPLE)
     cdef void *dx_p = held.data(dx, PyBUF_WRITABLE)
     cdef void *ds0_p = held.data(ds0, PyBUF_WRITABLE)
     cdef void *dU_p = held.data(dU, PyBUF_WRITABLE)
@@ -267,15 +274,16 @@ def rnn_backward_plain(ds, cache, truncate):
     cdef fastrnn_status status
     with nogil:
         if f32:
-            status = fastrnn_rnn_backward_f32(
+            status = fastrnn_rnn_backward_ds_last_f32(
                 &d, f, -1, <const float *>x_p, <const float *>s0_p, <const float *>U_p,
-                <const float *>W_p, <const float *>s_p, <const float *>ds_p, <float *>dx_p,
+                <const float *>W_p, <const float *>s_p, <const float *>ds_p,
+                <const float *>ds_last_p, <float *>dx_p,
                 <float *>ds0_p, <float *>dU_p, <float *>dW_p, <float *>db_p, <float *>work_p)
         else:
-            status = fastrnn_rnn_backward_f64(
+            status = fastrnn_rnn_backward_ds_last_f64(
                 &d, f, -1, <const double *>x_p, <const double *>s0_p, <const double *>U_p,
                 <const double *>W_p, <const double *>s_p, <const double *>ds_p,
-                <double *>dx_p, <double *>ds0_p, <double *>dU_p, <double *>dW_p,
+                <const double *>ds_last_p, <double *>dx_p, <double *>ds0_p, <double *>dU_p, <double *>dW_p,
                 <double *>db_p, <double *>work_p)
     raise_for_status(status, "rnn_backward")
     return dx, ds0, dU, dW, db

@@ -174,21 +174,27 @@ def cell_forward(
 
 def cell_backward(backend, cell: str, cache, d_states: tuple, truncate, d_last=None):
     """Backward through ``cell_forward``'s call for the gradients arriving for each state at
-    every step, (T, B, H) each (None: zeros; never for the first, the output). Returns (dx,
+    every step, (T, B, H) each (None: zeros; never for the first, the output), and d_last,
+    None or one (B, H) array or None per state: more gradient on the final states, which
+    the kernels add at the last step (d_states are not copied for it). Returns (dx,
     d_initial, (dU, dW, db_ih, db_hh)), the bias gradients None without bias, dU None when
-    U was None. The LSTM's also takes d_last, a (B, H) array or None per state added at
-    the last step (so that no copy of d_states is made to add them)."""
+    U was None."""
+    d_last = d_last or (None,) * len(STATE_NAMES[cell])
     if cell == "lstm":
         ds, dc = d_states
-        ds_last, dc_last = d_last or (None, None)
+        ds_last, dc_last = d_last
         g = backend.lstm_backward(
             ds, cache, dc=dc, truncate=truncate, ds_last=ds_last, dc_last=dc_last
         )
         return g.dx, (g.ds0, g.dc0), (g.dU, g.dW, g.db_ih, g.db_hh)
     if cell == "gru":
-        g = backend.gru_backward(d_states[0], cache, truncate=truncate)
+        ds = d_states[0]
+        if d_last[0] is not None:  # a copy (not the caller's ds) gets it added
+            ds = np.array(ds, order="C")
+            ds[-1] += d_last[0]
+        g = backend.gru_backward(ds, cache, truncate=truncate)
         return g.dx, (g.ds0,), (g.dU, g.dW, g.db_ih, g.db_hh)
-    g = backend.rnn_backward(d_states[0], cache, truncate=truncate)
+    g = backend.rnn_backward(d_states[0], cache, truncate=truncate, ds_last=d_last[0])
     db_hh = None if g.db is None else g.db.copy()  # b_ih + b_hh: equal gradients
     return g.dx, (g.ds0,), (g.dU, g.dW, g.db, db_hh)
 
@@ -502,19 +508,11 @@ class _RecurrentBase:
 
     def _backward_one_call(self, cache, dout, d_finals: list, truncate):
         """_backward's loop for one layer, one direction and full lengths: one kernel call,
-        its gradients returned as they come (fresh arrays, shared with nothing)."""
-        if self.cell == "lstm":  # its kernels add the final states' gradients themselves
-            d_last = tuple([None if g is None else g[0] for g in d_finals])
-            dx, d_init, cell_grads = self._cell_backward(cache, (dout, None), truncate, d_last)
-            return self._one_call_results(dx, d_init, cell_grads)
-        d_states = [dout] + [None] * (len(d_finals) - 1)
-        for j, d_final in enumerate(d_finals):
-            if d_final is not None:
-                # a copy (not dout, the caller's) gets the final state's gradient added
-                a = np.array(dout, order="C") if j == 0 else np.zeros_like(dout, order="C")
-                a[-1] += d_final[0]
-                d_states[j] = a
-        dx, d_init, cell_grads = self._cell_backward(cache, tuple(d_states), truncate)
+        its gradients returned as they come (fresh arrays, shared with nothing). The final
+        states' gradients go to the kernel as they are: dout is not copied to add them."""
+        d_last = tuple([None if g is None else g[0] for g in d_finals])
+        d_states = (dout,) + (None,) * (len(d_finals) - 1)
+        dx, d_init, cell_grads = self._cell_backward(cache, d_states, truncate, d_last)
         return self._one_call_results(dx, d_init, cell_grads)
 
     def _one_call_results(self, dx, d_init, cell_grads):

@@ -106,7 +106,7 @@ def rnn_forward(x, s0, U, W, b=None, *, nonlinearity="tanh", need_cache=True):
     return s, cache
 
 
-def rnn_backward(ds, cache, *, truncate=None):
+def rnn_backward(ds, cache, *, truncate=None, ds_last=None):
     """Backpropagation through time for rnn_forward.
 
     Parameters
@@ -121,6 +121,9 @@ def rnn_backward(ds, cache, *, truncate=None):
         gradient injected at step t flows back through at most K applications of W,
         reaching steps t, t-1, ..., max(0, t-K) (and s0 only when the window reaches
         step 0). K >= T-1 equals full BPTT.
+    ds_last : array (B, H) or None
+        More gradient on the final state s_{T-1} (a layer's dh_n), arriving with ds[-1]:
+        the same as passing ds with ds[-1] + ds_last, without the caller's copy of ds.
 
     Returns
     -------
@@ -128,6 +131,10 @@ def rnn_backward(ds, cache, *, truncate=None):
         dU is None when the forward call had U=None, db when it had b=None.
     """
     ds, cache, K = _contract.check_rnn_backward(ds, cache, truncate)
+    ds_last = _contract.check_last_state_gradient("ds_last", ds_last, cache.s)
+    if ds_last is not None:
+        ds = ds.copy()
+        ds[-1] += ds_last
     x, s0, U, W, b, s, nonlinearity = cache
     T = x.shape[0]
     dx = np.zeros_like(x)

@@ -204,8 +204,28 @@ static void run_case(const problem *p, int f32, unsigned seed) {
     check(close_enough(dW, kdW, f32, H * H, rtol), "backward dW", context);
     if (p->bias) check(close_enough(db, kdb, f32, H, rtol), "backward db", context);
 
-    void *to_free[] = {x,   s0, U,  W,  b,   ds, s,     dx,  ds0,  dU,  dW,  db,  kx,
-                       ks0, kU, kW, kb, kds, ks, fwork, kdx, kds0, kdU, kdW, kdb, bwork};
+    /* ds_last: the same as ds with ds[T-1] + ds_last */
+    double *ds_last = random_array(B * H, 1.0, &seed);
+    if (f32)
+        for (int64_t i = 0; i < B * H; ++i) ds_last[i] = (float)ds_last[i];
+    for (int64_t i = 0; i < B * H; ++i) ds[(T - 1) * B * H + i] += ds_last[i];
+    plain_backward(&q, x, s0, U, W, s, ds, dx, ds0, dU, dW, db);
+    void *kds_last = in_precision(ds_last, B * H, f32);
+    st = f32 ? fastrnn_rnn_backward_ds_last_f32(&dims, f, p->truncate, kx, ks0, kU, kW, ks, kds,
+                                                kds_last, kdx, kds0, kdU, kdW, kdb, bwork)
+             : fastrnn_rnn_backward_ds_last_f64(&dims, f, p->truncate, kx, ks0, kU, kW, ks, kds,
+                                                kds_last, kdx, kds0, kdU, kdW, kdb, bwork);
+    check(st == FASTRNN_OK, "backward ds_last status", context);
+    check(close_enough(dx, kdx, f32, T * B * D, rtol), "backward ds_last dx", context);
+    check(close_enough(ds0, kds0, f32, B * H, rtol), "backward ds_last ds0", context);
+    if (!p->projected)
+        check(close_enough(dU, kdU, f32, H * D, rtol), "backward ds_last dU", context);
+    check(close_enough(dW, kdW, f32, H * H, rtol), "backward ds_last dW", context);
+    if (p->bias) check(close_enough(db, kdb, f32, H, rtol), "backward ds_last db", context);
+
+    void *to_free[] = {x,   s0, U,  W,  b,   ds, s,     dx,  ds0,  dU,  dW,  db,  kx,      ks0,
+                       kU,  kW, kb, kds, ks, fwork, kdx, kds0, kdU, kdW, kdb, bwork, ds_last,
+                       kds_last};
     for (size_t k = 0; k < sizeof to_free / sizeof *to_free; ++k) free(to_free[k]);
 }
 
