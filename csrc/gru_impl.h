@@ -56,6 +56,7 @@ static void FR_SUFFIX(gru_forward_chunks)(const fastrnn_dims *dims, int64_t chun
     const int packed = cell_uses_packed(dims);
     real *W_T = work, *gh = work + cell_pack_len(H, G); /* W.T (H, 3H), packed or not */
     real *bias = gh + B * G;                            /* gh (B, 3H), bias (4H) */
+    real *U_T = U != NULL && gru_uses_packed_U(dims) ? bias + 4 * H : NULL; /* U.T packed */
 
     /* W_T = W.T packed for the per-step products, or plain, so that the BLAS product of
      * every step takes no transposed operand, which OpenBLAS packs at about half the speed
@@ -69,13 +70,17 @@ static void FR_SUFFIX(gru_forward_chunks)(const fastrnn_dims *dims, int64_t chun
     FR_SUFFIX(bias_sum)(2 * H, b_ih, b_hh, bias);
     FR_SUFFIX(bias_sum)(H, b_ih ? b_ih + 2 * H : NULL, NULL, bias + 2 * H);
     FR_SUFFIX(bias_sum)(H, b_hh ? b_hh + 2 * H : NULL, NULL, bias + 3 * H);
+    if (U_T != NULL) PACK(1, dims->D, G, U, dims->D, U_T); /* U.T, the (K,N) = (D,3H) one */
     for (int64_t t0 = 0; t0 < T; t0 += chunk_steps) {
         fastrnn_dims part = *dims; /* steps t0 .. t0 + part.T - 1 */
         part.T = T - t0 < chunk_steps ? T - t0 : chunk_steps;
         real *a0 = gates != NULL ? gates + t0 * B * G : chunk;
         /* a0 = x[t0:t0+part.T] @ U.T  (part.T*B, 3H), then the recurrent terms and the
          * biases step by step */
-        FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
+        if (U_T != NULL)
+            PACKED_GEMM(part.T * B, G, dims->D, x + t0 * B * dims->D, dims->D, U_T, 0, a0, G);
+        else
+            FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
         for (int64_t t = t0; t < t0 + part.T; ++t) {
             const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
             /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
@@ -169,6 +174,34 @@ static void FR_SUFFIX(gru_steps_backward)(int64_t steps, int64_t B, int64_t H, c
                                      dgx + B * G, dgh + B * G);
 }
 
+/* weight_and_input_grads (cells_impl.h) for T steps of the GRU, but with dx = dgx @ U
+ * through U packed when U_packed is not NULL (U as the (3H,D) right-hand side). */
+static void FR_SUFFIX(gru_weight_and_input_grads)(const fastrnn_dims *d, const real *dgx,
+                                                  const real *dgh, const real *restrict x,
+                                                  const real *restrict s0, const real *restrict s,
+                                                  const real *restrict U,
+                                                  const real *restrict U_packed, int accumulate,
+                                                  real *restrict dx, real *restrict dU,
+                                                  real *restrict dW) {
+    const int64_t T = d->T, B = d->B, D = d->D, H = d->H, G = 3 * H;
+    if (U_packed == NULL) {
+        FR_SUFFIX(weight_and_input_grads)(d, G, dgx, dgh, x, s0, s, U, accumulate, dx, dU, dW);
+        return;
+    }
+    /* dW [+]= dgh_0.T @ s0 + dgh[1:].T @ s[:-1]  (3H, H): s0 is the row block just before
+     * s (a chunk inside the sequence) or the caller's s0 (the first chunk) */
+    if (s0 + B * H == s) {
+        GEMM(1, 0, G, H, T * B, 1, dgh, G, s0, H, accumulate, dW, H);
+    } else {
+        GEMM(1, 0, G, H, B, 1, dgh, G, s0, H, accumulate, dW, H);
+        if (T > 1) GEMM(1, 0, G, H, (T - 1) * B, 1, dgh + B * G, G, s, H, 1, dW, H);
+    }
+    /* dU [+]= dgx.T @ x  (3H, D) */
+    GEMM(1, 0, G, D, T * B, 1, dgx, G, x, D, accumulate, dU, D);
+    /* dx = dgx @ U  (T*B, D) */
+    PACKED_GEMM(T * B, D, G, dgx, G, U_packed, 0, dx, D);
+}
+
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0:
  *   ds0 = ds_t + (what reached s_t from step t+1), then
  *   ds0 = ds0 * z_t + dgh_t @ W: what reaches s_{t-1}
@@ -183,7 +216,8 @@ static void FR_SUFFIX(gru_steps_backward)(int64_t steps, int64_t B, int64_t H, c
 static void FR_SUFFIX(gru_backward_full)(
     const fastrnn_dims *dims, const real *restrict x, const real *restrict s0,
     const real *restrict U, const real *restrict W, const real *restrict packed,
-    const real *restrict s, const real *restrict gates, const real *restrict hn,
+    const real *restrict U_packed, const real *restrict s, const real *restrict gates,
+    const real *restrict hn,
     const real *restrict ds, real *restrict dgx, real *restrict dgh, real *restrict partial,
     real *restrict sums, real *restrict dx, real *restrict ds0, real *restrict dU,
     real *restrict dW, real *restrict db_ih, real *restrict db_hh) {
@@ -212,9 +246,9 @@ static void FR_SUFFIX(gru_backward_full)(
         part.T = t1 - t0;
         const int64_t rows = part.T * B;
         const int first = t1 == T;
-        FR_SUFFIX(weight_and_input_grads)(&part, G, dgx, dgh, x + t0 * B * D,
-                                          t0 > 0 ? s + (t0 - 1) * step : s0, s + t0 * step, U,
-                                          !first, dx + t0 * B * D, dU, dW);
+        FR_SUFFIX(gru_weight_and_input_grads)(&part, dgx, dgh, x + t0 * B * D,
+                                              t0 > 0 ? s + (t0 - 1) * step : s0, s + t0 * step,
+                                              U, U_packed, !first, dx + t0 * B * D, dU, dW);
         if (db_ih != NULL) {
             FR_SUFFIX(sum_rows_into)(rows, G, dgx, G, partial, sums, !first, db_ih);
             FR_SUFFIX(sum_rows_into)(rows, H, dgh + 2 * H, G, partial, sums, !first, db_hh + 2 * H);
@@ -281,9 +315,12 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
         const int64_t chunk = cell_chunk_steps(dims) * B * G;
         real *W_packed = work, *dgx = work + cell_pack_len(G, H), *dgh = dgx + chunk;
         real *partial = dgh + chunk;
+        real *U_packed = U != NULL && gru_uses_packed_U(dims) ? partial + 2 * G : NULL;
         if (packed) PACK(0, G, H, W, H, W_packed); /* W, the (K,N) = (3H,H) right-hand side */
-        FR_SUFFIX(gru_backward_full)(dims, x, s0, U, W, packed ? W_packed : NULL, s, gates, hn, ds,
-                                     dgx, dgh, partial, partial + G, dx, ds0, dU, dW, db_ih, db_hh);
+        if (U_packed != NULL) PACK(0, G, dims->D, U, dims->D, U_packed); /* U, the (3H,D) one */
+        FR_SUFFIX(gru_backward_full)(dims, x, s0, U, W, packed ? W_packed : NULL, U_packed, s,
+                                     gates, hn, ds, dgx, dgh, partial, partial + G, dx, ds0, dU,
+                                     dW, db_ih, db_hh);
         return FASTRNN_OK;
     }
     real *dgx = work;                /* (T,B,3H) */
