@@ -247,9 +247,8 @@ static void FR_SUFFIX(gru_backward_sweep)(
             const int64_t o = t * step;
             real *dgx_t = dgx + (t - t0) * B * G, *dhn_t = dhn + (t - t0) * step;
             /* dgx_t, dhn_t, and ds0 = (ds0 + ds_t) * z_t */
-            FR_SUFFIX(gru_step_backward)(B, H, gates + t * B * G, hn + o,
-                                         t > 0 ? s + o - step : s0, ds + o, ds0, dgx_t, dhn_t,
-                                         partial, sums, &count);
+            FR_SUFFIX(gru_step_backward)(B, H, gates + t * B * G, hn + o, t > 0 ? s + o - step : s0,
+                                         ds + o, ds0, dgx_t, dhn_t, partial, sums, &count);
             /* ds0 += dgx_t[:, :2H] @ W[:2H] + dhn_t @ W[2H:]  (B, H) */
             if (W_rz != NULL) {
                 PACKED_GEMM(B, H, 2 * H, dgx_t, G, W_rz, 1, ds0, H);
@@ -353,9 +352,9 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     if (truncate < 0 || truncate >= T - 1) { /* see fastrnn_gru_backward_work_len */
         const int64_t rows = cell_chunk_steps(dims) * B;
-        real *W_rz = work, *W_n = W_rz + cell_pack_len(2 * H, H); /* W[:2H], W[2H:] packed */
+        real *W_rz = work, *W_n = W_rz + cell_pack_len(2 * H, H);     /* W[:2H], W[2H:] packed */
         real *dgx = W_n + cell_pack_len(H, H), *dhn = dgx + rows * G; /* (rows,3H), (rows,H) */
-        real *partial = dhn + rows * H, *sums = partial + 4 * H;       /* (4H) each */
+        real *partial = dhn + rows * H, *sums = partial + 4 * H;      /* (4H) each */
         real *U_packed = U != NULL && gru_uses_packed_U(dims) ? sums + 4 * H : NULL;
         if (cell_uses_packed(dims)) { /* the (K,N) = (2H,H) and (H,H) right-hand sides */
             PACK(0, 2 * H, H, W, H, W_rz);
