@@ -218,7 +218,8 @@ static void FR_SUFFIX(gru_step_backward)(int64_t B, int64_t H, const real *restr
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0:
  *   ds0 = ds_t + (what reached s_t from step t+1), then
  *   ds0 = ds0 * z_t + dgh_t @ W: what reaches s_{t-1}
- * so that after step 0 it holds what reaches s0; dgh_t @ W is dgx_t's r and z blocks @ W's
+ * so that after step 0 it holds what reaches s0; before step T-1 it holds ds_last, the
+ * final state's gradient (NULL: zeros). dgh_t @ W is dgx_t's r and z blocks @ W's
  * (2H,H) rows plus dhn_t @ W's last H rows: W_rz and W_n, packed as right-hand sides, or
  * NULL for the BLAS on W itself.
  * dgx and dhn are kept for a chunk of steps only (cells.h): once the sweep has passed a
@@ -232,13 +233,16 @@ static void FR_SUFFIX(gru_backward_sweep)(
     const real *restrict U, const real *restrict W, const real *restrict W_rz,
     const real *restrict W_n, const real *restrict U_packed, const real *restrict s,
     const real *restrict gates, const real *restrict hn, const real *restrict ds,
-    real *restrict dgx, real *restrict dhn, real *restrict partial, real *restrict sums,
-    real *restrict dx, real *restrict ds0, real *restrict dU, real *restrict dW,
-    real *restrict db_ih, real *restrict db_hh) {
+    const real *restrict ds_last, real *restrict dgx, real *restrict dhn, real *restrict partial,
+    real *restrict sums, real *restrict dx, real *restrict ds0, real *restrict dU,
+    real *restrict dW, real *restrict db_ih, real *restrict db_hh) {
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 3 * H;
     const int64_t step = B * H, chunk_steps = cell_chunk_steps(dims);
     int64_t count = 0; /* rows in partial */
-    memset(ds0, 0, (size_t)step * sizeof *ds0);
+    if (ds_last != NULL)
+        memcpy(ds0, ds_last, (size_t)step * sizeof *ds0);
+    else
+        memset(ds0, 0, (size_t)step * sizeof *ds0);
     memset(partial, 0, (size_t)(4 * H) * sizeof *partial);
     memset(sums, 0, (size_t)(4 * H) * sizeof *sums);
     for (int64_t t1 = T; t1 > 0;) { /* the chunk of steps t0 .. t1-1 */
@@ -305,17 +309,20 @@ static void FR_SUFFIX(gru_backward_sweep)(
  *   gs^{k+1}_j = gs^k_{j+1} * z_{j+1} + dgh^k_{j+1} @ W      j in [0, T-k-1)
  *   dgx_j = sum over k <= K of dgx^k_j, likewise dgh_j
  * s0 receives what every lag passes below step 0: (sum_k gs^k_0) * z_0 + dgh_0 @ W.
+ * ds_last (B,H), or NULL, is injected at step T-1 with ds.
  * work = dgx_lag, dgh_lag (T,B,3H), gs (T,B,H). */
 static void FR_SUFFIX(gru_backward_truncated)(const fastrnn_dims *dims, int64_t K,
                                               const real *restrict W, const real *restrict s0,
                                               const real *restrict s, const real *restrict gates,
                                               const real *restrict hn, const real *restrict ds,
-                                              real *restrict dgx, real *restrict dgh,
-                                              real *restrict ds0, real *restrict work) {
+                                              const real *restrict ds_last, real *restrict dgx,
+                                              real *restrict dgh, real *restrict ds0,
+                                              real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H, states = T * step;
     real *dgx_lag = work, *dgh_lag = dgx_lag + T * B * G, *gs = dgh_lag + T * B * G;
     memcpy(gs, ds, (size_t)states * sizeof *gs);
+    if (ds_last != NULL) FR_SUFFIX(add_into)(step, ds_last, gs + states - step);
     memset(dgx, 0, (size_t)(T * B * G) * sizeof *dgx);
     memset(dgh, 0, (size_t)(T * B * G) * sizeof *dgh);
     memset(ds0, 0, (size_t)step * sizeof *ds0);
@@ -339,9 +346,9 @@ static void FR_SUFFIX(gru_backward_truncated)(const fastrnn_dims *dims, int64_t 
 fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     const fastrnn_dims *dims, int64_t truncate, const real *restrict x, const real *restrict s0,
     const real *restrict U, const real *restrict W, const real *restrict s,
-    const real *restrict gates, const real *restrict hn, const real *restrict ds, real *restrict dx,
-    real *restrict ds0, real *restrict dU, real *restrict dW, real *restrict db_ih,
-    real *restrict db_hh, real *restrict work) {
+    const real *restrict gates, const real *restrict hn, const real *restrict ds,
+    const real *restrict ds_last, real *restrict dx, real *restrict ds0, real *restrict dU,
+    real *restrict dW, real *restrict db_ih, real *restrict db_hh, real *restrict work) {
     if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
     if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
         ds == NULL || dx == NULL || ds0 == NULL || dW == NULL || work == NULL ||
@@ -362,15 +369,16 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
         }
         if (U_packed != NULL) PACK(0, G, dims->D, U, dims->D, U_packed); /* U, the (3H,D) one */
         FR_SUFFIX(gru_backward_sweep)(dims, x, s0, U, W, cell_uses_packed(dims) ? W_rz : NULL, W_n,
-                                      U_packed, s, gates, hn, ds, dgx, dhn, partial, sums, dx, ds0,
-                                      dU, dW, db_ih, db_hh);
+                                      U_packed, s, gates, hn, ds, ds_last, dgx, dhn, partial, sums,
+                                      dx, ds0, dU, dW, db_ih, db_hh);
         return FASTRNN_OK;
     }
     real *dgx = work;                /* (T,B,3H) */
     real *dgh = dgx + T * B * G;     /* (T,B,3H) */
     real *partial = dgh + T * B * G; /* (3H) */
     real *rest = partial + G;        /* see fastrnn_gru_backward_work_len */
-    FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, dgx, dgh, ds0, rest);
+    FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, ds_last, dgx, dgh,
+                                      ds0, rest);
     FR_SUFFIX(weight_and_input_grads)(dims, G, dgx, dgh, x, s0, s, U, 0, dx, dU, dW);
     if (db_ih != NULL) {
         FR_SUFFIX(sum_rows)(T * B, G, dgx, G, partial, db_ih);

@@ -330,25 +330,34 @@ def check_cache(cache, cache_type: type, forward_name: str) -> None:
             )
 
 
-def check_state_gradient(name: str, g, states: np.ndarray, *, optional: bool = False):
-    """g, a gradient arriving for the (T, B, H) states of a forward call, converted to their
-    dtype: the same shape, and a floating dtype only if it is theirs. None stays None when
-    optional."""
-    if type(g) is np.ndarray and g.dtype is states.dtype and g.shape == states.shape:
-        return as_float(g, g.dtype)  # the common case, kept cheap: passes every check below
+def _gradient_array(name: str, g, dtype: np.dtype) -> np.ndarray | None:
+    """g as an array (None stays None), refused when it has a floating dtype other than
+    dtype, the forward pass's (an untyped list takes any)."""
     arrays, untyped = as_arrays(**{name: g})
     g = arrays[name]
     if g is None:
-        if optional:
-            return None
-        raise TypeError(f"{name} must be an array of shape (T, B, H); got None")
-    dtype = states.dtype
+        return None
     if g.dtype.kind == "f" and g.dtype != dtype and not untyped:
         raise TypeError(
             f"{name} has dtype {g.dtype} but the forward pass (cache.s) ran in {dtype}; "
             f"convert it with {name}.astype(np.{dtype})"
         )
     common_float_dtype(arrays, untyped)
+    return g
+
+
+def check_state_gradient(name: str, g, states: np.ndarray, *, optional: bool = False):
+    """g, a gradient arriving for the (T, B, H) states of a forward call, converted to their
+    dtype: the same shape, and a floating dtype only if it is theirs. None stays None when
+    optional."""
+    if type(g) is np.ndarray and g.dtype is states.dtype and g.shape == states.shape:
+        return as_float(g, g.dtype)  # the common case, kept cheap: passes every check below
+    g = _gradient_array(name, g, states.dtype)
+    if g is None:
+        if optional:
+            return None
+        raise TypeError(f"{name} must be an array of shape (T, B, H); got None")
+    dtype = states.dtype
     if g.shape != states.shape:
         T, B, H = states.shape
         raise ValueError(
@@ -711,6 +720,22 @@ def ensure_gated_backward_memory(kernel: str, cache, G: int) -> None:
     ensure_memory(kernel, itemsize * (T * B * (D + 13 * H) + G * H * (D + H + 2) + 2 * B * H))
 
 
+def check_last_state_gradient(name: str, g, states: np.ndarray):
+    """g, None or a gradient arriving for the last of the (T, B, H) states of a forward
+    call (the final state's), converted to their dtype: (B, H), a floating dtype only if it
+    is theirs, C-contiguous."""
+    g = _gradient_array(name, g, states.dtype)
+    if g is None:
+        return None
+    if g.shape != states.shape[1:]:
+        _, B, H = states.shape
+        raise ValueError(
+            f"{name} must have shape (B, H) = ({B}, {H}) like the last state of the forward "
+            f"call; got {_shape(g)}"
+        )
+    return as_float(g, states.dtype)
+
+
 def check_lstm_backward(ds, dc, cache, truncate):
     """Checked (ds, dc, cache, K) for lstm_backward; dc=None stays None (no gradient
     arrives for the cell states)."""
@@ -722,13 +747,14 @@ def check_lstm_backward(ds, dc, cache, truncate):
     return ds, dc, cache, K
 
 
-def check_gru_backward(ds, cache, truncate):
-    """Checked (ds, cache, K) for gru_backward."""
+def check_gru_backward(ds, cache, truncate, ds_last=None):
+    """Checked (ds, cache, K, ds_last) for gru_backward; ds_last=None stays None."""
     check_cache(cache, GRUCache, "gru_forward")
     K = check_truncate(truncate)
     ds = check_state_gradient("ds", ds, cache.s)
+    ds_last = check_last_state_gradient("ds_last", ds_last, cache.s)
     ensure_gated_backward_memory("gru_backward", cache, 3)
-    return ds, cache, K
+    return ds, cache, K, ds_last
 
 
 def check_output(name, out, shape, letters, dtype, inputs):

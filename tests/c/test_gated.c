@@ -212,8 +212,8 @@ DEFINE_INFER(double, f64)
             f = fastrnn_gru_forward_##SUF(&d, r[X], r[S0], r[U], r[W], r[BIH], r[BHH], r[S],      \
                                           r[GATES], r[HN], fw);                                   \
             b = fastrnn_gru_backward_##SUF(&d, truncate, r[X], r[S0], r[U], r[W], r[S], r[GATES], \
-                                           r[HN], r[DS], r[DX], r[DS0], r[DU], r[DW], r[DBIH],    \
-                                           r[DBHH], bw);                                          \
+                                           r[HN], r[DS], NULL, r[DX], r[DS0], r[DU], r[DW],       \
+                                           r[DBIH], r[DBHH], bw);                                 \
         }                                                                                         \
         const int same = infer_##SUF(p, r);                                                       \
         for (int k = N_INPUTS; k < N_ARRAYS; ++k)                                                 \
@@ -315,6 +315,34 @@ static void check_window(const problem *p, const arrays *full, const arrays *win
     release(&sum);
 }
 
+/* The GRU's ds_last: the gradient of step T-1 passed apart, ds zero there, gives bit for
+ * bit the gradients in a (a float64 run with window K). */
+static void check_gru_last_step(const problem *p, const arrays *a, int64_t K, const char *ctx) {
+    static const int grads[] = {DX, DS0, DU, DW, DBIH, DBHH};
+    const fastrnn_dims d = {p->T, p->B, p->D, p->H};
+    int64_t n[N_ARRAYS];
+    sizes(p, n);
+    const size_t BH = (size_t)(p->B * p->H), last = (size_t)n[DS] - BH;
+    arrays g;
+    allocate(p, &g);
+    double *ds_last = malloc(sizeof(double) * BH);
+    memcpy(g.v[DS], a->v[DS], sizeof(double) * last);
+    memset(g.v[DS] + last, 0, sizeof(double) * BH);
+    memcpy(ds_last, a->v[DS] + last, sizeof(double) * BH);
+    double *work = malloc(sizeof(double) * (size_t)fastrnn_gru_backward_work_len(&d, K));
+    check(fastrnn_gru_backward_f64(&d, K, a->v[X], a->v[S0], a->v[U], a->v[W], a->v[S], a->v[GATES],
+                                   a->v[HN], g.v[DS], ds_last, g.v[DX], g.v[DS0], g.v[DU], g.v[DW],
+                                   g.v[DBIH], g.v[DBHH], work) == FASTRNN_OK,
+          "the backward pass with ds_last runs", ctx);
+    for (size_t k = 0; k < sizeof grads / sizeof *grads; ++k)
+        if (a->v[grads[k]] != NULL)
+            check(memcmp(g.v[grads[k]], a->v[grads[k]], sizeof(double) * (size_t)n[grads[k]]) == 0,
+                  NAMES[grads[k]], ctx);
+    free(work);
+    free(ds_last);
+    release(&g);
+}
+
 static void run_problem(const problem *p, unsigned *seed) {
     char ctx[160];
     snprintf(ctx, sizeof ctx, "%s T=%lld B=%lld D=%lld H=%lld bias=%d dc=%d",
@@ -352,6 +380,7 @@ static void run_problem(const problem *p, unsigned *seed) {
         copy_inputs(p, &t, &a);
         check(run_f64(p, windows[k], &t), "the windowed float64 kernels run", ctx);
         check_window(p, &a, &t, windows[k], ctx);
+        if (!p->lstm) check_gru_last_step(p, &t, windows[k], ctx);
         check(run_f32(p, windows[k], &single), "the windowed float32 kernels run", ctx);
         check_outputs(p, &single, &t, DX, 2e-4, "windowed float32 against float64", ctx);
         release(&t);
@@ -394,8 +423,8 @@ static void check_statuses(void) {
         check(fastrnn_lstm_forward_f64(&bad[k], in, in, in, in, in, NULL, NULL, o[0], o[1], o[2],
                                        work) == FASTRNN_ERR_DIMS,
               "bad dims give FASTRNN_ERR_DIMS", "lstm");
-        check(fastrnn_gru_backward_f64(&bad[k], -1, in, in, in, in, in, in, in, in, o[0], o[1],
-                                       o[2], o[3], NULL, NULL, work) == FASTRNN_ERR_DIMS,
+        check(fastrnn_gru_backward_f64(&bad[k], -1, in, in, in, in, in, in, in, in, NULL, o[0],
+                                       o[1], o[2], o[3], NULL, NULL, work) == FASTRNN_ERR_DIMS,
               "bad dims give FASTRNN_ERR_DIMS", "gru");
         check(fastrnn_lstm_infer_f64(&bad[k], in, in, in, in, in, NULL, NULL, o[0], o[1], work) ==
                   FASTRNN_ERR_DIMS,
@@ -418,8 +447,8 @@ static void check_statuses(void) {
     check(fastrnn_lstm_infer_f64(&d, in, in, in, NULL, in, NULL, NULL, o[0], o[1], work) ==
               FASTRNN_ERR_DIMS,
           "U NULL with D != 4H gives FASTRNN_ERR_DIMS", "lstm_infer");
-    check(fastrnn_gru_backward_f64(&d, -1, in, in, in, in, in, in, in, in, o[0], o[1], o[2], o[3],
-                                   o[4], NULL, work) == FASTRNN_ERR_ARG,
+    check(fastrnn_gru_backward_f64(&d, -1, in, in, in, in, in, in, in, in, NULL, o[0], o[1], o[2],
+                                   o[3], o[4], NULL, work) == FASTRNN_ERR_ARG,
           "one bias gradient without the other gives FASTRNN_ERR_ARG", "gru");
 }
 
