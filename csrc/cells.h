@@ -52,6 +52,13 @@ static inline int64_t cell_chunk_steps(const fastrnn_dims *d) {
     return (d->T + chunks - 1) / chunks;
 }
 
+/* On a helper of cells_impl.h that one of the two cells does not call (no warning). */
+#if defined(__GNUC__)
+#define CELL_MAYBE_UNUSED __attribute__((unused))
+#else
+#define CELL_MAYBE_UNUSED
+#endif
+
 /* Rows per partial sum in the bias gradients (sum_rows in cells_impl.h). */
 #define CELL_ROW_BLOCK 64
 

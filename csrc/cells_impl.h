@@ -60,7 +60,9 @@ static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t n, const real *restrict a,
 }
 
 /* out = the column sums of a's rows, or out += them when accumulate (a later chunk of the
- * chunked BPTT): the chunk is summed on its own into sums (n), then added. */
+ * chunked BPTT): the chunk is summed on its own into sums (n), then added. (The LSTM's;
+ * the GRU sums its bias gradients during its sweep.) */
+CELL_MAYBE_UNUSED
 static void FR_SUFFIX(sum_rows_into)(int64_t rows, int64_t n, const real *restrict a, int64_t lda,
                                      real *restrict partial, real *restrict sums, int accumulate,
                                      real *restrict out) {

@@ -413,26 +413,26 @@ int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate
  *   x, s0, U, W                         in   same arrays as the forward call
  *   s (T,B,H), gates (T,B,3H), hn (T,B,H)  in  written by the forward call
  *   ds (T,B,H)                          in   dL/ds_t arriving at every step from outside
+ *   ds_last (B,H)                       in   added to ds at step T-1 (the final state's
+ *                                            gradient), or NULL for zeros
  *   dx (T,B,D), ds0 (B,H), dU (3H,D), dW (3H,H)   out  overwritten, never accumulated
  *                                       (dU not written, may be NULL, when U is NULL)
  *   db_ih, db_hh (3H,)                  out  overwritten; both NULL to skip them
  *   work  fastrnn_gru_backward_work_len(dims, truncate) elements, undefined after
  * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG (also for one bias gradient NULL
  * and the other not) or FASTRNN_ERR_NO_BLAS. */
-fastrnn_status fastrnn_gru_backward_f32(const fastrnn_dims *dims, int64_t truncate,
-                                        const float *restrict x, const float *restrict s0,
-                                        const float *restrict U, const float *restrict W,
-                                        const float *restrict s, const float *restrict gates,
-                                        const float *restrict hn, const float *restrict ds,
-                                        float *restrict dx, float *restrict ds0, float *restrict dU,
-                                        float *restrict dW, float *restrict db_ih,
-                                        float *restrict db_hh, float *restrict work);
+fastrnn_status fastrnn_gru_backward_f32(
+    const fastrnn_dims *dims, int64_t truncate, const float *restrict x, const float *restrict s0,
+    const float *restrict U, const float *restrict W, const float *restrict s,
+    const float *restrict gates, const float *restrict hn, const float *restrict ds,
+    const float *restrict ds_last, float *restrict dx, float *restrict ds0, float *restrict dU,
+    float *restrict dW, float *restrict db_ih, float *restrict db_hh, float *restrict work);
 fastrnn_status fastrnn_gru_backward_f64(
     const fastrnn_dims *dims, int64_t truncate, const double *restrict x, const double *restrict s0,
     const double *restrict U, const double *restrict W, const double *restrict s,
     const double *restrict gates, const double *restrict hn, const double *restrict ds,
-    double *restrict dx, double *restrict ds0, double *restrict dU, double *restrict dW,
-    double *restrict db_ih, double *restrict db_hh, double *restrict work);
+    const double *restrict ds_last, double *restrict dx, double *restrict ds0, double *restrict dU,
+    double *restrict dW, double *restrict db_ih, double *restrict db_hh, double *restrict work);
 
 /* ---- Generation (issue 7): one stream of tokens drawn from the language model -------- */
 

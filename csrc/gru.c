@@ -13,7 +13,8 @@
  * (an embedding lookup), and the backward pass's dx is the gradient on it.
  *
  * Shape of the work, so that only one recurrent product runs per step:
- *   forward   one GEMM for the input term of all three gates over all T*B rows, then per
+ *   forward   one GEMM for the input term of all three gates over all T*B rows (on U
+ *             packed once per call while it fits in L2, gru_packs_U below), then per
  *             step one GEMM s_{t-1} @ W.T (B,3H) for all three gates (W.T transposed once
  *             per call; the product goes to a workspace, since r multiplies the n block
  *             before it is added; or W packed once per call, see cells.h), and one
@@ -24,13 +25,15 @@
  *             (fastrnn_gru_infer), nor hn (one step's); a GEMM of 512 rows still runs near
  *             full speed.
  *   backward  a sequential sweep computes the gradients of both pre-activation terms,
- *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (B,3H), one GEMM
- *             per step for what reaches s_{t-1} (W packed once per call when the forward's
- *             is); they are kept for a chunk of about 512 rows (whole steps, as in
- *             inference), and once the sweep has passed a chunk, its share of dU, dW and
- *             its rows of dx are each one GEMM over the chunk's rows (the per-output window
- *             keeps them for all steps and runs those GEMMs once); db_hh's r and z blocks
- *             are db_ih's.
+ *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (B,3H), whose r
+ *             and z blocks are the same: dgx and dgh's n block dhn (B,H) are written, and
+ *             what reaches s_{t-1} is two products per step, dgx's r and z blocks @ W's
+ *             (2H,H) rows and dhn @ W's last H rows (packed once per call when the
+ *             forward's W is); the bias gradients are summed in the same pass. dgx and dhn
+ *             are kept for a chunk of about 512 rows (whole steps, as in inference), and
+ *             once the sweep has passed a chunk, its share of dU, dW and its rows of dx are
+ *             GEMMs over the chunk's rows (dx on U packed, as in the forward). The
+ *             per-output window keeps dgx and dgh for all steps and runs those GEMMs once.
  * The bodies live in gru_impl.h (and cells_impl.h), instantiated for float and double. */
 #include <stddef.h>
 #include <string.h>
@@ -40,11 +43,28 @@
 #include "fastrnn.h"
 #include "simd.h"
 
+/* The products over all rows with U (the input projection x @ U.T and dx = dgx @ U) go to
+ * the packed kernels, U packed once per call, while U packed stays well inside L2 (2 MB
+ * here), as in rnn.c: OpenBLAS's GEMM packs both operands on every call and zeroes its
+ * output first. gru_packs_U says whether there is room for it (whatever the CPU, so that
+ * the workspace length does not depend on it), gru_uses_packed_U whether a call uses it. */
+static int gru_packs_U(const fastrnn_dims *d) { return d->D * 3 * d->H <= 512 * 512; }
+static int gru_uses_packed_U(const fastrnn_dims *d) {
+    return gru_packs_U(d) && cell_uses_packed(d) && d->T * d->B >= 128;
+}
+
+/* Elements for U packed as the (K,N) right-hand side: U.T (D,3H) for the projection, U
+ * (3H,D) for dx; none when it does not fit. */
+static int64_t gru_packed_U_len(const fastrnn_dims *d, int64_t K, int64_t N) {
+    return gru_packs_U(d) ? cell_pack_len(K, N) : 0;
+}
+
 int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 3)) return 0;
-    /* W.T (H,3H), packed or not, s_{t-1} @ W.T of one step (B,3H) and the biases (4H, see
-     * gru_impl.h) */
-    return cell_pack_len(dims->H, 3 * dims->H) + (dims->B * 3 + 4) * dims->H;
+    /* W.T (H,3H), packed or not, s_{t-1} @ W.T of one step (B,3H), the biases (4H, see
+     * gru_impl.h) and U packed (when it fits) */
+    return cell_pack_len(dims->H, 3 * dims->H) + (dims->B * 3 + 4) * dims->H +
+           gru_packed_U_len(dims, dims->D, 3 * dims->H);
 }
 
 int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims) {
@@ -57,12 +77,15 @@ int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims) {
 int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!cell_dims_ok(dims, 3)) return 0;
     const int64_t states = dims->T * dims->B * dims->H, G = 3 * dims->H;
-    /* Full BPTT: the packed W (3H,H), dgx and dgh for a chunk of steps (cells.h) and 2 * 3H
-     * for the partial sums of the bias gradients (gru_backward_full in gru_impl.h). A window
-     * shorter than the sequence: dgx and dgh (T,B,3H), 3H for the partial sums, and the
-     * lag-by-lag buffers dgx_lag, dgh_lag (T,B,3H) and gs (T,B,H) (gru_backward_truncated). */
+    /* Full BPTT: W's r and z rows (2H,H) and its n rows (H,H) packed, dgx and dhn for a
+     * chunk of steps (cells.h), (rows,3H) and (rows,H), 2 * 4H for the bias gradients' sums
+     * and U packed (when it fits; gru_backward_sweep in gru_impl.h). A window shorter than
+     * the sequence: dgx and dgh (T,B,3H), 3H for the partial sums, and the lag-by-lag
+     * buffers dgx_lag, dgh_lag (T,B,3H) and gs (T,B,H) (gru_backward_truncated). */
     if (truncate < 0 || truncate >= dims->T - 1)
-        return cell_pack_len(G, dims->H) + 2 * cell_chunk_steps(dims) * dims->B * G + 2 * G;
+        return cell_pack_len(2 * dims->H, dims->H) + cell_pack_len(dims->H, dims->H) +
+               cell_chunk_steps(dims) * dims->B * 4 * dims->H + 8 * dims->H +
+               gru_packed_U_len(dims, G, dims->D);
     return 13 * states + G;
 }
 

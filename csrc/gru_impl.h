@@ -56,6 +56,7 @@ static void FR_SUFFIX(gru_forward_chunks)(const fastrnn_dims *dims, int64_t chun
     const int packed = cell_uses_packed(dims);
     real *W_T = work, *gh = work + cell_pack_len(H, G); /* W.T (H, 3H), packed or not */
     real *bias = gh + B * G;                            /* gh (B, 3H), bias (4H) */
+    real *U_T = U != NULL && gru_uses_packed_U(dims) ? bias + 4 * H : NULL; /* U.T packed */
 
     /* W_T = W.T packed for the per-step products, or plain, so that the BLAS product of
      * every step takes no transposed operand, which OpenBLAS packs at about half the speed
@@ -69,13 +70,17 @@ static void FR_SUFFIX(gru_forward_chunks)(const fastrnn_dims *dims, int64_t chun
     FR_SUFFIX(bias_sum)(2 * H, b_ih, b_hh, bias);
     FR_SUFFIX(bias_sum)(H, b_ih ? b_ih + 2 * H : NULL, NULL, bias + 2 * H);
     FR_SUFFIX(bias_sum)(H, b_hh ? b_hh + 2 * H : NULL, NULL, bias + 3 * H);
+    if (U_T != NULL) PACK(1, dims->D, G, U, dims->D, U_T); /* U.T, the (K,N) = (D,3H) one */
     for (int64_t t0 = 0; t0 < T; t0 += chunk_steps) {
         fastrnn_dims part = *dims; /* steps t0 .. t0 + part.T - 1 */
         part.T = T - t0 < chunk_steps ? T - t0 : chunk_steps;
         real *a0 = gates != NULL ? gates + t0 * B * G : chunk;
         /* a0 = x[t0:t0+part.T] @ U.T  (part.T*B, 3H), then the recurrent terms and the
          * biases step by step */
-        FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
+        if (U_T != NULL)
+            PACKED_GEMM(part.T * B, G, dims->D, x + t0 * B * dims->D, dims->D, U_T, 0, a0, G);
+        else
+            FR_SUFFIX(input_projection)(&part, G, x + t0 * B * dims->D, U, a0);
         for (int64_t t = t0; t < t0 + part.T; ++t) {
             const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
             /* gh = s_{t-1} @ W_T  (B, 3H): all three gates in one GEMM */
@@ -123,24 +128,23 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_infer)(const fastrnn_dims *dims, const real
     return FASTRNN_OK;
 }
 
-/* Backward through a block of rows of the cell, elementwise: rows = B for one step of the
- * full sweep, or every step a lag reaches at once (gru_backward_truncated).
+/* Backward through a block of rows of the cell, elementwise: every step a lag reaches at
+ * once (gru_backward_truncated; the full sweep's steps fold more in, gru_step_backward).
  *   gates (rows,3H), hn (rows,H), s_prev (rows,H)  in   r, z, n; hn_t; s_{t-1}
- *   gs (rows,H)    in/out  in: dL/ds_t arriving (from above and from step t+1); out, when
- *                          through_z: gs * z, its direct path to s_{t-1} (else kept)
+ *   gs (rows,H)    in      dL/ds_t arriving
  *   dgx (rows,3H)  out     dL/d(U x_t + b_ih) = (da_r, da_z, da_n)
  *   dgh (rows,3H)  out     dL/d(W s_{t-1} + b_hh) = (da_r, da_z, da_n * r)
  * Differentiates s_t = (1 - z) n + z s_{t-1} and n = tanh(a_n + r * hn_t). */
 FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(gru_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
                                          const real *restrict hn, const real *restrict s_prev,
-                                         real *restrict gs, int through_z, real *restrict dgx,
+                                         const real *restrict gs, real *restrict dgx,
                                          real *restrict dgh) {
     const int64_t G = 3 * H;
     for (int64_t m = 0; m < rows; ++m) {
         const real *r = gates + m * G, *z = r + H, *n = r + 2 * H;
         const real *hn_m = hn + m * H, *sp = s_prev + m * H;
-        real *gs_m = gs + m * H;
+        const real *gs_m = gs + m * H;
         real *dx_r = dgx + m * G, *dx_z = dx_r + H, *dx_n = dx_r + 2 * H;
         real *dh_r = dgh + m * G, *dh_z = dh_r + H, *dh_n = dh_r + 2 * H;
         for (int64_t j = 0; j < H; ++j) {
@@ -152,7 +156,6 @@ static void FR_SUFFIX(gru_rows_backward)(int64_t rows, int64_t H, const real *re
             dx_z[j] = dh_z[j] = da_z;
             dx_n[j] = da_n;
             dh_n[j] = da_n * r[j];
-            if (through_z) gs_m[j] = ds_j * z[j];
         }
     }
 }
@@ -163,65 +166,140 @@ static void FR_SUFFIX(gru_steps_backward)(int64_t steps, int64_t B, int64_t H, c
                                           const real *hn, const real *s0, const real *s, real *gs,
                                           real *dgx, real *dgh) {
     const int64_t step = B * H, G = 3 * H;
-    FR_SUFFIX(gru_rows_backward)(B, H, gates, hn, s0, gs, 0, dgx, dgh);
+    FR_SUFFIX(gru_rows_backward)(B, H, gates, hn, s0, gs, dgx, dgh);
     if (steps > 1)
-        FR_SUFFIX(gru_rows_backward)((steps - 1) * B, H, gates + B * G, hn + step, s, gs + step, 0,
+        FR_SUFFIX(gru_rows_backward)((steps - 1) * B, H, gates + B * G, hn + step, s, gs + step,
                                      dgx + B * G, dgh + B * G);
+}
+
+/* One step of the full sweep (gru_backward_sweep) for its B rows: gru_rows_backward's
+ * arithmetic, with the two passes around it folded in:
+ *   ds (B,H)        in      dL/ds_t from above
+ *   gs (B,H)        in/out  in: what reached s_t from step t+1; out: (gs + ds) * z, what
+ *                           reaches s_{t-1} directly
+ *   dgx (B,3H)      out     (da_r, da_z, da_n)
+ *   dhn (B,H)       out     da_n * r, the n block of dL/d(W s_{t-1} + b_hh) (its r and z
+ *                           blocks are dgx's, not written twice)
+ *   partial (4H)    in/out  the column sums of da_r, da_z, da_n, da_n * r: rows are added
+ *                           to partial, which is added to db (4H) and zeroed every
+ *                           CELL_ROW_BLOCK rows (*count counts them), as sum_rows does. */
+FASTRNN_SIMD_CLONES
+static void FR_SUFFIX(gru_step_backward)(int64_t B, int64_t H, const real *restrict gates,
+                                         const real *restrict hn, const real *restrict s_prev,
+                                         const real *restrict ds, real *restrict gs,
+                                         real *restrict dgx, real *restrict dhn,
+                                         real *restrict partial, real *restrict db,
+                                         int64_t *restrict count) {
+    const int64_t G = 3 * H;
+    real *p_r = partial, *p_z = partial + H, *p_n = partial + 2 * H, *p_hn = partial + 3 * H;
+    for (int64_t m = 0; m < B; ++m) {
+        const real *r = gates + m * G, *z = r + H, *n = r + 2 * H;
+        const real *hn_m = hn + m * H, *sp = s_prev + m * H, *ds_m = ds + m * H;
+        real *gs_m = gs + m * H, *dhn_m = dhn + m * H;
+        real *dx_r = dgx + m * G, *dx_z = dx_r + H, *dx_n = dx_r + 2 * H;
+        for (int64_t j = 0; j < H; ++j) {
+            const real ds_j = gs_m[j] + ds_m[j];
+            const real da_n = ds_j * (1 - z[j]) * (1 - n[j] * n[j]);
+            const real da_z = ds_j * (sp[j] - n[j]) * z[j] * (1 - z[j]);
+            const real da_r = da_n * hn_m[j] * r[j] * (1 - r[j]);
+            const real da_hn = da_n * r[j];
+            dx_r[j] = da_r, dx_z[j] = da_z, dx_n[j] = da_n, dhn_m[j] = da_hn;
+            p_r[j] += da_r, p_z[j] += da_z, p_n[j] += da_n, p_hn[j] += da_hn;
+            gs_m[j] = ds_j * z[j];
+        }
+        if (++*count == CELL_ROW_BLOCK) {
+            FR_SUFFIX(add_into)(4 * H, partial, db);
+            memset(partial, 0, (size_t)(4 * H) * sizeof *partial);
+            *count = 0;
+        }
+    }
 }
 
 /* Full BPTT, from t = T-1 down to 0, with what arrives at step t kept in ds0:
  *   ds0 = ds_t + (what reached s_t from step t+1), then
  *   ds0 = ds0 * z_t + dgh_t @ W: what reaches s_{t-1}
- * so that after step 0 it holds what reaches s0. packed is W packed as the (3H,H)
- * right-hand side, or NULL for the BLAS.
- * dgx and dgh are kept for a chunk of steps only (cells.h): once the sweep has passed a
- * chunk, its share of dU, dW, the bias gradients and its rows of dx are computed, each one
- * GEMM over the chunk's rows (dU, dW and the bias gradients accumulated chunk after
- * chunk), and the next chunk reuses the buffers:
- *   dgx, dgh (chunk_steps,B,3H); sums (3H): the bias gradients' partial sums, partial (3H)
- *   sum_rows's. */
-static void FR_SUFFIX(gru_backward_full)(
+ * so that after step 0 it holds what reaches s0; before step T-1 it holds ds_last, the
+ * final state's gradient (NULL: zeros). dgh_t @ W is dgx_t's r and z blocks @ W's
+ * (2H,H) rows plus dhn_t @ W's last H rows: W_rz and W_n, packed as right-hand sides, or
+ * NULL for the BLAS on W itself.
+ * dgx and dhn are kept for a chunk of steps only (cells.h): once the sweep has passed a
+ * chunk, its share of dU, dW and its rows of dx are computed, each one GEMM over the
+ * chunk's rows (two for dW: its r and z rows from dgx, its n rows from dhn; dU and dW
+ * accumulated chunk after chunk), and the next chunk reuses the buffers; the bias
+ * gradients are summed during the sweep (gru_step_backward):
+ *   dgx (chunk_steps,B,3H), dhn (chunk_steps,B,H); partial, sums (4H). */
+static void FR_SUFFIX(gru_backward_sweep)(
     const fastrnn_dims *dims, const real *restrict x, const real *restrict s0,
-    const real *restrict U, const real *restrict W, const real *restrict packed,
-    const real *restrict s, const real *restrict gates, const real *restrict hn,
-    const real *restrict ds, real *restrict dgx, real *restrict dgh, real *restrict partial,
+    const real *restrict U, const real *restrict W, const real *restrict W_rz,
+    const real *restrict W_n, const real *restrict U_packed, const real *restrict s,
+    const real *restrict gates, const real *restrict hn, const real *restrict ds,
+    const real *restrict ds_last, real *restrict dgx, real *restrict dhn, real *restrict partial,
     real *restrict sums, real *restrict dx, real *restrict ds0, real *restrict dU,
     real *restrict dW, real *restrict db_ih, real *restrict db_hh) {
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 3 * H;
     const int64_t step = B * H, chunk_steps = cell_chunk_steps(dims);
-    memset(ds0, 0, (size_t)step * sizeof *ds0);
+    int64_t count = 0; /* rows in partial */
+    if (ds_last != NULL)
+        memcpy(ds0, ds_last, (size_t)step * sizeof *ds0);
+    else
+        memset(ds0, 0, (size_t)step * sizeof *ds0);
+    memset(partial, 0, (size_t)(4 * H) * sizeof *partial);
+    memset(sums, 0, (size_t)(4 * H) * sizeof *sums);
     for (int64_t t1 = T; t1 > 0;) { /* the chunk of steps t0 .. t1-1 */
         const int64_t t0 = t1 > chunk_steps ? t1 - chunk_steps : 0;
         for (int64_t t = t1 - 1; t >= t0; --t) {
             const int64_t o = t * step;
-            real *dgh_t = dgh + (t - t0) * B * G;
-            FR_SUFFIX(add_into)(step, ds + o, ds0);
-            /* dgx_t, dgh_t, and ds0 = dL/ds_t * z_t */
-            FR_SUFFIX(gru_rows_backward)(B, H, gates + t * B * G, hn + o, t > 0 ? s + o - step : s0,
-                                         ds0, 1, dgx + (t - t0) * B * G, dgh_t);
-            /* ds0 += dgh_t @ W  (B, H) */
-            if (packed != NULL)
-                PACKED_GEMM(B, H, G, dgh_t, G, packed, 1, ds0, H);
-            else
-                GEMM(0, 0, B, H, G, 1, dgh_t, G, W, H, 1, ds0, H);
+            real *dgx_t = dgx + (t - t0) * B * G, *dhn_t = dhn + (t - t0) * step;
+            /* dgx_t, dhn_t, and ds0 = (ds0 + ds_t) * z_t */
+            FR_SUFFIX(gru_step_backward)(B, H, gates + t * B * G, hn + o, t > 0 ? s + o - step : s0,
+                                         ds + o, ds0, dgx_t, dhn_t, partial, sums, &count);
+            /* ds0 += dgx_t[:, :2H] @ W[:2H] + dhn_t @ W[2H:]  (B, H) */
+            if (W_rz != NULL) {
+                PACKED_GEMM(B, H, 2 * H, dgx_t, G, W_rz, 1, ds0, H);
+                PACKED_GEMM(B, H, H, dhn_t, H, W_n, 1, ds0, H);
+            } else {
+                GEMM(0, 0, B, H, 2 * H, 1, dgx_t, G, W, H, 1, ds0, H);
+                GEMM(0, 0, B, H, H, 1, dhn_t, H, W + 2 * H * H, H, 1, ds0, H);
+            }
         }
-        /* the chunk's share of dU, dW (the first chunk, at the top, overwrites them), its
-         * rows of dx, and of the bias gradients: db_ih's over dgx, db_hh's n block over
-         * dgh's (its r and z blocks are db_ih's, copied at the end) */
-        fastrnn_dims part = *dims;
-        part.T = t1 - t0;
-        const int64_t rows = part.T * B;
-        const int first = t1 == T;
-        FR_SUFFIX(weight_and_input_grads)(&part, G, dgx, dgh, x + t0 * B * D,
-                                          t0 > 0 ? s + (t0 - 1) * step : s0, s + t0 * step, U,
-                                          !first, dx + t0 * B * D, dU, dW);
-        if (db_ih != NULL) {
-            FR_SUFFIX(sum_rows_into)(rows, G, dgx, G, partial, sums, !first, db_ih);
-            FR_SUFFIX(sum_rows_into)(rows, H, dgh + 2 * H, G, partial, sums, !first, db_hh + 2 * H);
+        /* the chunk's share of dW, dU (the first chunk, at the top, overwrites them) and its
+         * rows of dx, with s_prev the chunk's states one step back (s0 apart for step 0) */
+        const int64_t rows = (t1 - t0) * B;
+        const real beta = t1 == T ? 0 : 1;
+        const real *s_prev = t0 > 0 ? s + (t0 - 1) * step : s0;
+        /* dW[:2H] [+]= dgx[:, :2H].T @ s_prev, dW[2H:] [+]= dhn.T @ s_prev  (3H, H) */
+        if (t0 > 0) {
+            GEMM(1, 0, 2 * H, H, rows, 1, dgx, G, s_prev, H, beta, dW, H);
+            GEMM(1, 0, H, H, rows, 1, dhn, H, s_prev, H, beta, dW + 2 * H * H, H);
+        } else {
+            GEMM(1, 0, 2 * H, H, B, 1, dgx, G, s0, H, beta, dW, H);
+            GEMM(1, 0, H, H, B, 1, dhn, H, s0, H, beta, dW + 2 * H * H, H);
+            if (rows > B) {
+                GEMM(1, 0, 2 * H, H, rows - B, 1, dgx + B * G, G, s, H, 1, dW, H);
+                GEMM(1, 0, H, H, rows - B, 1, dhn + step, H, s, H, 1, dW + 2 * H * H, H);
+            }
+        }
+        const real *x_c = x + t0 * B * D;
+        real *dx_c = dx + t0 * B * D;
+        if (U == NULL) { /* x entered the gates as is (D = 3H) */
+            memcpy(dx_c, dgx, (size_t)(rows * G) * sizeof *dx);
+        } else {
+            /* dU [+]= dgx.T @ x  (3H, D) */
+            GEMM(1, 0, G, D, rows, 1, dgx, G, x_c, D, beta, dU, D);
+            /* dx = dgx @ U  (rows, D) */
+            if (U_packed != NULL)
+                PACKED_GEMM(rows, D, G, dgx, G, U_packed, 0, dx_c, D);
+            else
+                GEMM(0, 0, rows, D, G, 1, dgx, G, U, D, 0, dx_c, D);
         }
         t1 = t0;
     }
-    if (db_ih != NULL) memcpy(db_hh, db_ih, (size_t)(2 * H) * sizeof *db_hh);
+    if (db_ih != NULL) {
+        FR_SUFFIX(add_into)(4 * H, partial, sums); /* the last rows */
+        memcpy(db_ih, sums, (size_t)G * sizeof *db_ih);
+        memcpy(db_hh, sums, (size_t)(2 * H) * sizeof *db_hh);
+        memcpy(db_hh + 2 * H, sums + 3 * H, (size_t)H * sizeof *db_hh);
+    }
 }
 
 /* Per-output window of K < T-1 steps, lag by lag (see lstm_impl.h): with gs^k_j what
@@ -231,17 +309,20 @@ static void FR_SUFFIX(gru_backward_full)(
  *   gs^{k+1}_j = gs^k_{j+1} * z_{j+1} + dgh^k_{j+1} @ W      j in [0, T-k-1)
  *   dgx_j = sum over k <= K of dgx^k_j, likewise dgh_j
  * s0 receives what every lag passes below step 0: (sum_k gs^k_0) * z_0 + dgh_0 @ W.
+ * ds_last (B,H), or NULL, is injected at step T-1 with ds.
  * work = dgx_lag, dgh_lag (T,B,3H), gs (T,B,H). */
 static void FR_SUFFIX(gru_backward_truncated)(const fastrnn_dims *dims, int64_t K,
                                               const real *restrict W, const real *restrict s0,
                                               const real *restrict s, const real *restrict gates,
                                               const real *restrict hn, const real *restrict ds,
-                                              real *restrict dgx, real *restrict dgh,
-                                              real *restrict ds0, real *restrict work) {
+                                              const real *restrict ds_last, real *restrict dgx,
+                                              real *restrict dgh, real *restrict ds0,
+                                              real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H, states = T * step;
     real *dgx_lag = work, *dgh_lag = dgx_lag + T * B * G, *gs = dgh_lag + T * B * G;
     memcpy(gs, ds, (size_t)states * sizeof *gs);
+    if (ds_last != NULL) FR_SUFFIX(add_into)(step, ds_last, gs + states - step);
     memset(dgx, 0, (size_t)(T * B * G) * sizeof *dgx);
     memset(dgh, 0, (size_t)(T * B * G) * sizeof *dgh);
     memset(ds0, 0, (size_t)step * sizeof *ds0);
@@ -265,9 +346,9 @@ static void FR_SUFFIX(gru_backward_truncated)(const fastrnn_dims *dims, int64_t 
 fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     const fastrnn_dims *dims, int64_t truncate, const real *restrict x, const real *restrict s0,
     const real *restrict U, const real *restrict W, const real *restrict s,
-    const real *restrict gates, const real *restrict hn, const real *restrict ds, real *restrict dx,
-    real *restrict ds0, real *restrict dU, real *restrict dW, real *restrict db_ih,
-    real *restrict db_hh, real *restrict work) {
+    const real *restrict gates, const real *restrict hn, const real *restrict ds,
+    const real *restrict ds_last, real *restrict dx, real *restrict ds0, real *restrict dU,
+    real *restrict dW, real *restrict db_ih, real *restrict db_hh, real *restrict work) {
     if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
     if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
         ds == NULL || dx == NULL || ds0 == NULL || dW == NULL || work == NULL ||
@@ -277,20 +358,27 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     if (truncate < 0 || truncate >= T - 1) { /* see fastrnn_gru_backward_work_len */
-        const int packed = cell_uses_packed(dims);
-        const int64_t chunk = cell_chunk_steps(dims) * B * G;
-        real *W_packed = work, *dgx = work + cell_pack_len(G, H), *dgh = dgx + chunk;
-        real *partial = dgh + chunk;
-        if (packed) PACK(0, G, H, W, H, W_packed); /* W, the (K,N) = (3H,H) right-hand side */
-        FR_SUFFIX(gru_backward_full)(dims, x, s0, U, W, packed ? W_packed : NULL, s, gates, hn, ds,
-                                     dgx, dgh, partial, partial + G, dx, ds0, dU, dW, db_ih, db_hh);
+        const int64_t rows = cell_chunk_steps(dims) * B;
+        real *W_rz = work, *W_n = W_rz + cell_pack_len(2 * H, H);     /* W[:2H], W[2H:] packed */
+        real *dgx = W_n + cell_pack_len(H, H), *dhn = dgx + rows * G; /* (rows,3H), (rows,H) */
+        real *partial = dhn + rows * H, *sums = partial + 4 * H;      /* (4H) each */
+        real *U_packed = U != NULL && gru_uses_packed_U(dims) ? sums + 4 * H : NULL;
+        if (cell_uses_packed(dims)) { /* the (K,N) = (2H,H) and (H,H) right-hand sides */
+            PACK(0, 2 * H, H, W, H, W_rz);
+            PACK(0, H, H, W + 2 * H * H, H, W_n);
+        }
+        if (U_packed != NULL) PACK(0, G, dims->D, U, dims->D, U_packed); /* U, the (3H,D) one */
+        FR_SUFFIX(gru_backward_sweep)(dims, x, s0, U, W, cell_uses_packed(dims) ? W_rz : NULL, W_n,
+                                      U_packed, s, gates, hn, ds, ds_last, dgx, dhn, partial, sums,
+                                      dx, ds0, dU, dW, db_ih, db_hh);
         return FASTRNN_OK;
     }
     real *dgx = work;                /* (T,B,3H) */
     real *dgh = dgx + T * B * G;     /* (T,B,3H) */
     real *partial = dgh + T * B * G; /* (3H) */
     real *rest = partial + G;        /* see fastrnn_gru_backward_work_len */
-    FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, dgx, dgh, ds0, rest);
+    FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, ds_last, dgx, dgh,
+                                      ds0, rest);
     FR_SUFFIX(weight_and_input_grads)(dims, G, dgx, dgh, x, s0, s, U, 0, dx, dU, dW);
     if (db_ih != NULL) {
         FR_SUFFIX(sum_rows)(T * B, G, dgx, G, partial, db_ih);

@@ -749,13 +749,14 @@ def check_lstm_backward(ds, dc, cache, truncate, ds_last=None, dc_last=None):
     return ds, dc, cache, K, ds_last, dc_last
 
 
-def check_gru_backward(ds, cache, truncate):
-    """Checked (ds, cache, K) for gru_backward."""
+def check_gru_backward(ds, cache, truncate, ds_last=None):
+    """Checked (ds, cache, K, ds_last) for gru_backward; ds_last=None stays None."""
     check_cache(cache, GRUCache, "gru_forward")
     K = check_truncate(truncate)
     ds = check_state_gradient("ds", ds, cache.s)
+    ds_last = check_last_state_gradient("ds_last", ds_last, cache.s)
     ensure_gated_backward_memory("gru_backward", cache, 3)
-    return ds, cache, K
+    return ds, cache, K, ds_last
 
 
 def check_output(name, out, shape, letters, dtype, inputs):

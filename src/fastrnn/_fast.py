@@ -172,18 +172,19 @@ def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     return s, cache
 
 
-def gru_backward(ds, cache, *, truncate=None):
+def gru_backward(ds, cache, *, truncate=None, ds_last=None):
     """Backpropagation through time for gru_forward (C kernel).
 
     Same contract as ``fastrnn.reference.gru_backward``: ds (T,B,H) arriving at every
-    step, the cache of the forward call, truncate None or K >= 0; returns GRUGrads
+    step, the cache of the forward call, truncate None or K >= 0, ds_last (B,H) or None
+    added at the last step; returns GRUGrads
     (dx, ds0, dU, dW, db_ih, db_hh), dU None without U, the bias gradients None without
     biases.
     """
-    ds, cache, K = _contract.check_gru_backward(ds, cache, truncate)
+    ds, cache, K, ds_last = _contract.check_gru_backward(ds, cache, truncate, ds_last)
     x, s0, U, W, b_ih, b_hh, s, gates, hn = cache
     dx, ds0, dU, dW, db_ih, db_hh = _kernels.gru_backward(
-        x, s0, U, W, s, gates, hn, ds, b_ih is not None, _window(K, x.shape[0])
+        x, s0, U, W, s, gates, hn, ds, b_ih is not None, _window(K, x.shape[0]), ds_last
     )
     return GRUGrads(dx, ds0, dU, dW, db_ih, db_hh)
 

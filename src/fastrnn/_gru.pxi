@@ -59,9 +59,10 @@ def gru_forward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
 def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
                  const floating[:, ::1] W, const floating[:, :, ::1] s,
                  const floating[:, :, ::1] gates, const floating[:, :, ::1] hn,
-                 const floating[:, :, ::1] ds, bint with_bias, truncate):
+                 const floating[:, :, ::1] ds, bint with_bias, truncate,
+                 const floating[:, ::1] ds_last=None):
     """(dx, ds0, dU, dW, db_ih, db_hh) of the forward call that produced s, gates and hn;
-    dU is None when U is None (dx is then the gradient on the projection); db_ih and db_hh
+    ds_last (B,H) or None is added to ds at the last step; dU is None when U is None (dx is then the gradient on the projection); db_ih and db_hh
     are None without bias. truncate < 0 is full BPTT."""
     cdef int64_t K = as_int64("truncate", truncate)
     cdef fastrnn_dims d = gated_dims_from((x.shape[0], x.shape[1], x.shape[2]),
@@ -77,6 +78,10 @@ def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
                  (d.T, d.B, 3 * d.H), "(T, B, 3H)")
     expect_shape("hn", (hn.shape[0], hn.shape[1], hn.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
     expect_shape("ds", (ds.shape[0], ds.shape[1], ds.shape[2]), (d.T, d.B, d.H), "(T, B, H)")
+    cdef const floating *ds_last_ptr = NULL
+    if ds_last is not None:
+        expect_shape("ds_last", (ds_last.shape[0], ds_last.shape[1]), (d.B, d.H), "(B, H)")
+        ds_last_ptr = &ds_last[0, 0]
     dtype = np.float32 if floating is float else np.float64
     cdef int64_t work_len = fastrnn_gru_backward_work_len(&d, K)
     reserve("gru_backward", dtype,
@@ -111,12 +116,12 @@ def gru_backward(const floating[:, :, ::1] x, const floating[:, ::1] s0, U,
         if floating is float:
             status = fastrnn_gru_backward_f32(
                 &d, K, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
-                &gates[0, 0, 0], &hn[0, 0, 0], &ds[0, 0, 0], &dx_v[0, 0, 0], &ds0_v[0, 0],
-                dU_ptr, &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
+                &gates[0, 0, 0], &hn[0, 0, 0], &ds[0, 0, 0], ds_last_ptr, &dx_v[0, 0, 0],
+                &ds0_v[0, 0], dU_ptr, &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
         else:
             status = fastrnn_gru_backward_f64(
                 &d, K, &x[0, 0, 0], &s0[0, 0], U_ptr, &W[0, 0], &s[0, 0, 0],
-                &gates[0, 0, 0], &hn[0, 0, 0], &ds[0, 0, 0], &dx_v[0, 0, 0], &ds0_v[0, 0],
-                dU_ptr, &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
+                &gates[0, 0, 0], &hn[0, 0, 0], &ds[0, 0, 0], ds_last_ptr, &dx_v[0, 0, 0],
+                &ds0_v[0, 0], dU_ptr, &dW_v[0, 0], db_ih_ptr, db_hh_ptr, &work_v[0])
     raise_for_status(status, "gru_backward")
     return dx, ds0, dU, dW, db_ih, db_hh

@@ -176,13 +176,13 @@ cdef extern from "fastrnn.h" nogil:
     fastrnn_status fastrnn_gru_backward_f32(
         const fastrnn_dims *dims, int64_t truncate, const float *x, const float *s0,
         const float *U, const float *W, const float *s, const float *gates, const float *hn,
-        const float *ds, float *dx, float *ds0, float *dU, float *dW, float *db_ih,
-        float *db_hh, float *work)
+        const float *ds, const float *ds_last, float *dx, float *ds0, float *dU, float *dW,
+        float *db_ih, float *db_hh, float *work)
     fastrnn_status fastrnn_gru_backward_f64(
         const fastrnn_dims *dims, int64_t truncate, const double *x, const double *s0,
         const double *U, const double *W, const double *s, const double *gates,
-        const double *hn, const double *ds, double *dx, double *ds0, double *dU, double *dW,
-        double *db_ih, double *db_hh, double *work)
+        const double *hn, const double *ds, const double *ds_last, double *dx, double *ds0,
+        double *dU, double *dW, double *db_ih, double *db_hh, double *work)
 
     # ---- generation (issue 7)
     ctypedef enum fastrnn_cell:

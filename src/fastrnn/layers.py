@@ -188,11 +188,7 @@ def cell_backward(backend, cell: str, cache, d_states: tuple, truncate, d_last=N
         )
         return g.dx, (g.ds0, g.dc0), (g.dU, g.dW, g.db_ih, g.db_hh)
     if cell == "gru":
-        ds = d_states[0]
-        if d_last[0] is not None:  # a copy (not the caller's ds) gets it added
-            ds = np.array(ds, order="C")
-            ds[-1] += d_last[0]
-        g = backend.gru_backward(ds, cache, truncate=truncate)
+        g = backend.gru_backward(d_states[0], cache, truncate=truncate, ds_last=d_last[0])
         return g.dx, (g.ds0,), (g.dU, g.dW, g.db_ih, g.db_hh)
     g = backend.rnn_backward(d_states[0], cache, truncate=truncate, ds_last=d_last[0])
     db_hh = None if g.db is None else g.db.copy()  # b_ih + b_hh: equal gradients

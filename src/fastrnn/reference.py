@@ -539,7 +539,7 @@ def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     return s, cache
 
 
-def gru_backward(ds, cache, *, truncate=None):
+def gru_backward(ds, cache, *, truncate=None, ds_last=None):
     """Backpropagation through time for gru_forward.
 
     Parameters
@@ -552,6 +552,9 @@ def gru_backward(ds, cache, *, truncate=None):
     truncate : int K >= 0 or None
         None is full BPTT; K the per-output window of ``rnn_backward`` (K >= T-1 equals
         full BPTT).
+    ds_last : array (B, H) or None
+        dL/ds_{T-1} on the final state, added to ds[-1] (so that a caller need not copy ds
+        to add it); None means zeros.
 
     Returns
     -------
@@ -560,7 +563,7 @@ def gru_backward(ds, cache, *, truncate=None):
         dU is None when the forward call had U=None (dx is then the gradient on the input
         projection), the bias gradients when it had no biases.
     """
-    ds, cache, K = _contract.check_gru_backward(ds, cache, truncate)
+    ds, cache, K, ds_last = _contract.check_gru_backward(ds, cache, truncate, ds_last)
     x, s0, U, W, b_ih, b_hh, s, gates, hn = cache
 
     def step_backward(t, arriving):
@@ -576,6 +579,9 @@ def gru_backward(ds, cache, *, truncate=None):
 
     dgx = np.zeros_like(gates)  # (T, B, 3H)
     dgh = np.zeros_like(gates)
+    if ds_last is not None:
+        ds = ds.copy()
+        ds[-1] += ds_last
     (ds0,) = _backpropagate(step_backward, [ds], K, [dgx, dgh])
     dU, dW, dx = _weight_and_input_grads(dgx, dgh, x, s0, s, U)
     if b_ih is None:

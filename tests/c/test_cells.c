@@ -88,8 +88,8 @@ static results run_gru(int64_t truncate, const double *x, const double *s0, cons
     r.db_ih = b_ih != NULL ? zeros(G) : NULL;
     r.db_hh = b_hh != NULL ? zeros(G) : NULL;
     work = work_for(fastrnn_gru_backward_work_len(&d, truncate));
-    CHECK(fastrnn_gru_backward_f64(&d, truncate, x, s0, U, W, r.s, r.gates, r.hn, ds, r.dx, r.ds0,
-                                   r.dU, r.dW, r.db_ih, r.db_hh, work) == FASTRNN_OK);
+    CHECK(fastrnn_gru_backward_f64(&d, truncate, x, s0, U, W, r.s, r.gates, r.hn, ds, NULL, r.dx,
+                                   r.ds0, r.dU, r.dW, r.db_ih, r.db_hh, work) == FASTRNN_OK);
     free(work);
     return r;
 }
@@ -141,8 +141,8 @@ static void test_gru(int64_t truncate, int bias) {
     double *work = work_for(fastrnn_gru_backward_work_len(&d, truncate));
     CHECK(fastrnn_gru_forward_f64(&narrow, x, s0, NULL, W, b_ih, b_hh, got.s, got.gates, got.hn,
                                   work) == FASTRNN_ERR_DIMS);
-    CHECK(fastrnn_gru_backward_f64(&d, truncate, x, s0, I, W, got.s, got.gates, got.hn, ds, got.dx,
-                                   got.ds0, NULL, got.dW, got.db_ih, got.db_hh,
+    CHECK(fastrnn_gru_backward_f64(&d, truncate, x, s0, I, W, got.s, got.gates, got.hn, ds, NULL,
+                                   got.dx, got.ds0, NULL, got.dW, got.db_ih, got.db_hh,
                                    work) == FASTRNN_ERR_ARG);
     free(work);
     free_results(&got), free_results(&want);

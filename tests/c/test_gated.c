@@ -222,8 +222,8 @@ DEFINE_INFER(double, f64)
             f = fastrnn_gru_forward_##SUF(&d, r[X], r[S0], r[U], r[W], r[BIH], r[BHH], r[S],      \
                                           r[GATES], r[HN], fw);                                   \
             b = fastrnn_gru_backward_##SUF(&d, truncate, r[X], r[S0], r[U], r[W], r[S], r[GATES], \
-                                           r[HN], r[DS], r[DX], r[DS0], r[DU], r[DW], r[DBIH],    \
-                                           r[DBHH], bw);                                          \
+                                           r[HN], r[DS], NULL, r[DX], r[DS0], r[DU], r[DW],       \
+                                           r[DBIH], r[DBHH], bw);                                 \
         }                                                                                         \
         const int same = infer_##SUF(p, r);                                                       \
         for (int k = N_INPUTS; k < N_ARRAYS; ++k)                                                 \
@@ -325,10 +325,12 @@ static void check_window(const problem *p, const arrays *full, const arrays *win
     release(&sum);
 }
 
-/* The LSTM's ds_last and dc_last: the gradients of step T-1 passed apart, ds and dc zero
- * there, give bit for bit the gradients in a (a float64 run with window K). */
+/* ds_last (and the LSTM's dc_last): the gradients of step T-1 passed apart, ds (and dc)
+ * zero there, give bit for bit the gradients in a (a float64 run with window K). */
 static void check_last_step(const problem *p, const arrays *a, int64_t K, const char *ctx) {
-    static const int grads[] = {DX, DS0, DC0, DU, DW, DBIH};
+    static const int lstm_grads[] = {DX, DS0, DC0, DU, DW, DBIH};
+    static const int gru_grads[] = {DX, DS0, DU, DW, DBIH, DBHH};
+    const int *grads = p->lstm ? lstm_grads : gru_grads;
     const fastrnn_dims d = {p->T, p->B, p->D, p->H};
     int64_t n[N_ARRAYS];
     sizes(p, n);
@@ -339,19 +341,28 @@ static void check_last_step(const problem *p, const arrays *a, int64_t K, const 
     memcpy(g.v[DS], a->v[DS], sizeof(double) * last);
     memset(g.v[DS] + last, 0, sizeof(double) * BH);
     memcpy(ds_last, a->v[DS] + last, sizeof(double) * BH);
-    if (a->v[DC] != NULL) {
-        dc_last = malloc(sizeof(double) * BH);
-        memcpy(g.v[DC], a->v[DC], sizeof(double) * last);
-        memset(g.v[DC] + last, 0, sizeof(double) * BH);
-        memcpy(dc_last, a->v[DC] + last, sizeof(double) * BH);
+    double *work;
+    if (p->lstm) {
+        if (a->v[DC] != NULL) {
+            dc_last = malloc(sizeof(double) * BH);
+            memcpy(g.v[DC], a->v[DC], sizeof(double) * last);
+            memset(g.v[DC] + last, 0, sizeof(double) * BH);
+            memcpy(dc_last, a->v[DC] + last, sizeof(double) * BH);
+        }
+        work = malloc(sizeof(double) * (size_t)fastrnn_lstm_backward_work_len(&d, K));
+        check(fastrnn_lstm_backward_f64(&d, K, a->v[X], a->v[S0], a->v[C0], a->v[U], a->v[W],
+                                        a->v[S], a->v[C], a->v[GATES], g.v[DS], g.v[DC], ds_last,
+                                        dc_last, g.v[DX], g.v[DS0], g.v[DC0], g.v[DU], g.v[DW],
+                                        g.v[DBIH], work) == FASTRNN_OK,
+              "the backward pass with ds_last, dc_last runs", ctx);
+    } else {
+        work = malloc(sizeof(double) * (size_t)fastrnn_gru_backward_work_len(&d, K));
+        check(fastrnn_gru_backward_f64(&d, K, a->v[X], a->v[S0], a->v[U], a->v[W], a->v[S],
+                                       a->v[GATES], a->v[HN], g.v[DS], ds_last, g.v[DX], g.v[DS0],
+                                       g.v[DU], g.v[DW], g.v[DBIH], g.v[DBHH], work) == FASTRNN_OK,
+              "the backward pass with ds_last runs", ctx);
     }
-    double *work = malloc(sizeof(double) * (size_t)fastrnn_lstm_backward_work_len(&d, K));
-    check(fastrnn_lstm_backward_f64(&d, K, a->v[X], a->v[S0], a->v[C0], a->v[U], a->v[W], a->v[S],
-                                    a->v[C], a->v[GATES], g.v[DS], g.v[DC], ds_last, dc_last,
-                                    g.v[DX], g.v[DS0], g.v[DC0], g.v[DU], g.v[DW], g.v[DBIH],
-                                    work) == FASTRNN_OK,
-          "the backward pass with ds_last, dc_last runs", ctx);
-    for (size_t k = 0; k < sizeof grads / sizeof *grads; ++k)
+    for (size_t k = 0; k < 6; ++k)
         if (a->v[grads[k]] != NULL)
             check(memcmp(g.v[grads[k]], a->v[grads[k]], sizeof(double) * (size_t)n[grads[k]]) == 0,
                   NAMES[grads[k]], ctx);
@@ -398,7 +409,7 @@ static void run_problem(const problem *p, unsigned *seed) {
         copy_inputs(p, &t, &a);
         check(run_f64(p, windows[k], &t), "the windowed float64 kernels run", ctx);
         check_window(p, &a, &t, windows[k], ctx);
-        if (p->lstm) check_last_step(p, &t, windows[k], ctx);
+        check_last_step(p, &t, windows[k], ctx);
         check(run_f32(p, windows[k], &single), "the windowed float32 kernels run", ctx);
         check_outputs(p, &single, &t, DX, 2e-4, "windowed float32 against float64", ctx);
         release(&t);
@@ -441,8 +452,8 @@ static void check_statuses(void) {
         check(fastrnn_lstm_forward_f64(&bad[k], in, in, in, in, in, NULL, NULL, o[0], o[1], o[2],
                                        work) == FASTRNN_ERR_DIMS,
               "bad dims give FASTRNN_ERR_DIMS", "lstm");
-        check(fastrnn_gru_backward_f64(&bad[k], -1, in, in, in, in, in, in, in, in, o[0], o[1],
-                                       o[2], o[3], NULL, NULL, work) == FASTRNN_ERR_DIMS,
+        check(fastrnn_gru_backward_f64(&bad[k], -1, in, in, in, in, in, in, in, in, NULL, o[0],
+                                       o[1], o[2], o[3], NULL, NULL, work) == FASTRNN_ERR_DIMS,
               "bad dims give FASTRNN_ERR_DIMS", "gru");
         check(fastrnn_lstm_infer_f64(&bad[k], in, in, in, in, in, NULL, NULL, 0, o[0], o[1],
                                      work) == FASTRNN_ERR_DIMS,
@@ -465,15 +476,16 @@ static void check_statuses(void) {
     check(fastrnn_lstm_infer_f64(&d, in, in, in, NULL, in, NULL, NULL, 1, o[0], o[1], work) ==
               FASTRNN_ERR_DIMS,
           "U NULL with D != 4H gives FASTRNN_ERR_DIMS", "lstm_infer");
-    check(fastrnn_gru_backward_f64(&d, -1, in, in, in, in, in, in, in, in, o[0], o[1], o[2], o[3],
-                                   o[4], NULL, work) == FASTRNN_ERR_ARG,
+    check(fastrnn_gru_backward_f64(&d, -1, in, in, in, in, in, in, in, in, NULL, o[0], o[1], o[2],
+                                   o[3], o[4], NULL, work) == FASTRNN_ERR_ARG,
           "one bias gradient without the other gives FASTRNN_ERR_ARG", "gru");
 }
 
 int main(void) {
     check_statuses();
-    const int64_t dims[][4] = {{1, 1, 1, 1}, {1, 3, 5, 4}, {5, 1, 3, 7},
-                               {4, 3, 2, 5}, {6, 2, 9, 3}, {3, 4, 6, 8}};
+    /* the last has T*B >= 128 rows: the GRU's products with U run on U packed (gru.c) */
+    const int64_t dims[][4] = {{1, 1, 1, 1}, {1, 3, 5, 4}, {5, 1, 3, 7}, {4, 3, 2, 5},
+                               {6, 2, 9, 3}, {3, 4, 6, 8}, {33, 4, 6, 5}};
     unsigned seed = 1;
     for (size_t k = 0; k < sizeof dims / sizeof *dims; ++k)
         for (int variant = 0; variant < 6; ++variant) {
