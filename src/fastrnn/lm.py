@@ -297,6 +297,7 @@ class RNNLMBase:
                 self._layer(k),
                 need_cache,
                 self.nonlinearity,
+                last_c_only=True,  # only the final cell state is read (the LSTM's)
             )
             caches.append(cache)
             for final, state in zip(finals, states, strict=True):
