@@ -56,7 +56,7 @@ static int ids_in_range(int64_t n, const int64_t *ids, int64_t size) {
 #define THIN 0
 #endif
 #define THIN_VECS 3
-#define THIN_BLOCK 8 /* rows of V per block */
+#define THIN_BLOCK 8  /* rows of V per block */
 #define THIN_ALIGN 16 /* elements of slack to start a buffer on a 64-byte boundary */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
     defined(__linux__)

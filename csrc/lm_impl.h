@@ -163,37 +163,37 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_scores_block)(
  * 20 rows to 24). Each entry sums its THIN_BLOCK products in order j = 0, 1, ...: the
  * same sums as with the rows on the lanes. cols columns from i0, nw vectors of type T
  * (W doubles each); nr rows at a time. */
-#define FR_DS_COLS(name, T, W)                                                                \
-    static inline __attribute__((always_inline)) void name(                                   \
-        int nw, int nr, int64_t rows, int64_t H, int64_t L, int64_t ld, int64_t i0,             \
-        const real *restrict tile, const real *restrict Vb, real *restrict dsA) {             \
-        T v[THIN_BLOCK][2];                                                                   \
-        for (int j = 0; j < THIN_BLOCK; ++j)                                                  \
+#define FR_DS_COLS(name, T, W)                                                                 \
+    static inline __attribute__((always_inline)) void name(                                    \
+        int nw, int nr, int64_t rows, int64_t H, int64_t L, int64_t ld, int64_t i0,            \
+        const real *restrict tile, const real *restrict Vb, real *restrict dsA) {              \
+        T v[THIN_BLOCK][2];                                                                    \
+        for (int j = 0; j < THIN_BLOCK; ++j)                                                   \
             for (int w = 0; w < nw; ++w) memcpy(&v[j][w], Vb + j * H + i0 + w * W, sizeof(T)); \
-        int64_t r = 0;                                                                        \
-        for (; r + nr <= rows; r += nr) {                                                     \
-            T a[4][2];                                                                        \
-            for (int u = 0; u < nr; ++u)                                                      \
-                for (int w = 0; w < nw; ++w)                                                  \
+        int64_t r = 0;                                                                         \
+        for (; r + nr <= rows; r += nr) {                                                      \
+            T a[4][2];                                                                         \
+            for (int u = 0; u < nr; ++u)                                                       \
+                for (int w = 0; w < nw; ++w)                                                   \
                     memcpy(&a[u][w], dsA + (r + u) * ld + i0 + w * W, sizeof(T));              \
-            for (int j = 0; j < THIN_BLOCK; ++j)                                              \
-                for (int u = 0; u < nr; ++u) {                                                \
-                    const real e = tile[j * L + r + u];                                       \
-                    for (int w = 0; w < nw; ++w) a[u][w] += v[j][w] * e;                      \
-                }                                                                             \
-            for (int u = 0; u < nr; ++u)                                                      \
-                for (int w = 0; w < nw; ++w)                                                  \
+            for (int j = 0; j < THIN_BLOCK; ++j)                                               \
+                for (int u = 0; u < nr; ++u) {                                                 \
+                    const real e = tile[j * L + r + u];                                        \
+                    for (int w = 0; w < nw; ++w) a[u][w] += v[j][w] * e;                       \
+                }                                                                              \
+            for (int u = 0; u < nr; ++u)                                                       \
+                for (int w = 0; w < nw; ++w)                                                   \
                     memcpy(dsA + (r + u) * ld + i0 + w * W, &a[u][w], sizeof(T));              \
-        }                                                                                     \
-        for (; r < rows; ++r) {                                                               \
-            T a[2];                                                                           \
+        }                                                                                      \
+        for (; r < rows; ++r) {                                                                \
+            T a[2];                                                                            \
             for (int w = 0; w < nw; ++w) memcpy(&a[w], dsA + r * ld + i0 + w * W, sizeof(T));  \
-            for (int j = 0; j < THIN_BLOCK; ++j) {                                            \
-                const real e = tile[j * L + r];                                               \
-                for (int w = 0; w < nw; ++w) a[w] += v[j][w] * e;                             \
-            }                                                                                 \
+            for (int j = 0; j < THIN_BLOCK; ++j) {                                             \
+                const real e = tile[j * L + r];                                                \
+                for (int w = 0; w < nw; ++w) a[w] += v[j][w] * e;                              \
+            }                                                                                  \
             for (int w = 0; w < nw; ++w) memcpy(dsA + r * ld + i0 + w * W, &a[w], sizeof(T));  \
-        }                                                                                     \
+        }                                                                                      \
     }
 typedef real FR_SUFFIX(half_vec) __attribute__((vector_size(32)));
 FR_DS_COLS(FR_SUFFIX(thin_ds_cols), VEC, LANES)
@@ -203,8 +203,8 @@ FR_DS_COLS(FR_SUFFIX(thin_ds_cols_half), FR_SUFFIX(half_vec), LANES / 2)
 /* thin_ds_cols over all H columns: two vectors at a time, then one, half of one, and the
  * last H % (LANES / 2) columns one by one (the same sums) */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_ds_block)(
-    int nv, int64_t rows, int64_t H, int64_t ld, const real *restrict tile,
-    const real *restrict Vb, real *restrict dsA) {
+    int nv, int64_t rows, int64_t H, int64_t ld, const real *restrict tile, const real *restrict Vb,
+    real *restrict dsA) {
     const int64_t L = LANES * nv; /* a constant where inlined: the tile's rows at fixed
                                    * offsets from one pointer */
     int64_t i0 = 0;
@@ -250,9 +250,10 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
 }
 
 /* dVb (kb, H) = p[:kb, :rows] @ s (rows, H; its rows ld apart), H >= LANES,
- * p (THIN_BLOCK, LANES * nv): columns two vectors at a time, and the last H % LANES through one vector ending at H
- * (it rewrites a few columns with the same values). Prefetches the H cache lines of
- * THIN_BLOCK * H doubles from ahead for writing, as far as the steps go. */
+ * p (THIN_BLOCK, LANES * nv): columns two vectors at a time, and the last H % LANES
+ * through one vector ending at H (it rewrites a few columns with the same values).
+ * Prefetches the H cache lines of THIN_BLOCK * H doubles from ahead for writing, as far
+ * as the steps go. */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_block)(
     int64_t rows, int nv, int64_t H, int64_t ld, int64_t kb, const real *restrict p,
     const real *restrict s, real *restrict dVb, const real *ahead) {
@@ -292,7 +293,7 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
     real *sT = work + (64 - (uintptr_t)work % 64) % 64 / sizeof(real); /* (H, L): s
                                                                         * transposed, zero past
                                                                         * rows */
-    real *dsA = sT + H * L;                  /* (rows, Hp) of (L, Hp) */
+    real *dsA = sT + H * L;                                            /* (rows, Hp) of (L, Hp) */
     real *sA = dsA + L * Hp;                 /* (rows, Hp) of (L, Hp): s */
     real *E = sA + L * Hp;                   /* (Kp, L): exp(z - m) of every block */
     real *Mb = E + Kp * L;                   /* (Kp / THIN_BLOCK, L): m of every block */
