@@ -56,7 +56,8 @@ static int ids_in_range(int64_t n, const int64_t *ids, int64_t size) {
 #define THIN 0
 #endif
 #define THIN_VECS 3
-#define THIN_BLOCK 8 /* rows of V per block */
+#define THIN_BLOCK 8  /* rows of V per block */
+#define THIN_ALIGN 16 /* elements of slack to start a buffer on a 64-byte boundary */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
     defined(__linux__)
 #define THIN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -67,14 +68,16 @@ static int ids_in_range(int64_t n, const int64_t *ids, int64_t size) {
 /* n rounded up to a multiple of m */
 static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-/* Elements the thin path needs, or 0 when rows is too many for it: sT and dsT (H, L) for
- * L = rows rounded up to 8, the exponentials (K rounded up to THIN_BLOCK, L) and each
+/* Elements the thin path needs, or 0 when rows is too many for it: slack to align the
+ * buffers to 64 bytes, sT (H, L) for L = rows rounded up to 8, dsA and a copy of s (L, H
+ * rounded up to a vector), the exponentials (K rounded up to THIN_BLOCK, L) and each
  * block's running maximum (L), a zero-padded last block of V (THIN_BLOCK, H) and a block
  * of dL/dz (THIN_BLOCK, L). */
 static int64_t thin_work_len(int64_t rows, int64_t H, int64_t K) {
     if (!THIN || rows > THIN_VECS * 8) return 0;
     const int64_t L = round_up(rows, 8), Kp = round_up(K, THIN_BLOCK);
-    return 2 * H * L + Kp * L + Kp / THIN_BLOCK * L + THIN_BLOCK * H + THIN_BLOCK * L;
+    return THIN_ALIGN + H * L + 2 * L * round_up(H, 16) + Kp * L + Kp / THIN_BLOCK * L +
+           THIN_BLOCK * H + THIN_BLOCK * L;
 }
 
 int64_t fastrnn_softmax_loss_work_len(const fastrnn_softmax_dims *dims) {

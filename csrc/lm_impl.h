@@ -116,11 +116,11 @@ fastrnn_status FR_SUFFIX(fastrnn_softmax_forward)(const fastrnn_softmax_dims *di
  *   m = max(m, max_k z)                    running maximum per row; when it grows, the
  *                                          sums below are rescaled by exp(m_old - m_new)
  *   e = exp(z - m), S += sum_k e           kept in E (K, L) with the block's m in Mb
- *   dsT (H, L) += Vb.T @ e                 ds before normalization
+ *   dsA (rows, H) += e.T @ Vb               ds before normalization
  * then a pass over E alone (not V) once every S and m are final:
  *   p = e exp(m_block - m) scale / S - scale onehot(target)   (dL/dz of the block)
  *   dV[k0:k0+kb] = p.T @ s,  dc[k0:k0+kb] = column sums of p
- *   ds = dsT.T scale / S - scale V[target]
+ *   ds = dsA scale / S - scale V[target]
  * So V is read once and dV written once, and no (rows, K) array is transposed. The lanes
  * past rows and masked rows are computed but never read out (p is selected to 0 there,
  * as dz is in the BLAS path). Plain-loop twin: the BLAS path below. */
@@ -157,46 +157,81 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_scores_block)(
         for (int v = 0; v < nv; ++v) memcpy(tile + j * L + v * LANES, &acc[j][v], sizeof(VEC));
 }
 
-/* dsT (H, L) += Vb.T (H, THIN_BLOCK) @ tile (THIN_BLOCK, L). Each entry sums its
- * THIN_BLOCK products in a chain; three rows i at a time, interleaved, give the
- * multiply-adds three times as many independent chains (same sums, same order). With
- * thin_dV_cols's fixed offsets, softmax_loss at the lm-step's sizes (20 rows, H = 100,
- * K = 8000) ran 3-5% faster, measured interleaved against the previous build. */
+/* dsA (rows, H) += tile[:, :rows].T (rows, THIN_BLOCK) @ Vb (THIN_BLOCK, H), the hidden
+ * index on the lanes: V's rows are read as vectors (kept in registers while nr rows of dsA
+ * pass), the tile's entries broadcast, so no lane is padding (rows on the lanes would pad
+ * 20 rows to 24). Each entry sums its THIN_BLOCK products in order j = 0, 1, ...: the
+ * same sums as with the rows on the lanes. cols columns from i0, nw vectors of type T
+ * (W doubles each); nr rows at a time. */
+#define FR_DS_COLS(name, T, W)                                                                 \
+    static inline __attribute__((always_inline)) void name(                                    \
+        int nw, int nr, int64_t rows, int64_t H, int64_t L, int64_t ld, int64_t i0,            \
+        const real *restrict tile, const real *restrict Vb, real *restrict dsA) {              \
+        T v[THIN_BLOCK][2];                                                                    \
+        for (int j = 0; j < THIN_BLOCK; ++j)                                                   \
+            for (int w = 0; w < nw; ++w) memcpy(&v[j][w], Vb + j * H + i0 + w * W, sizeof(T)); \
+        int64_t r = 0;                                                                         \
+        for (; r + nr <= rows; r += nr) {                                                      \
+            T a[4][2];                                                                         \
+            for (int u = 0; u < nr; ++u)                                                       \
+                for (int w = 0; w < nw; ++w)                                                   \
+                    memcpy(&a[u][w], dsA + (r + u) * ld + i0 + w * W, sizeof(T));              \
+            for (int j = 0; j < THIN_BLOCK; ++j)                                               \
+                for (int u = 0; u < nr; ++u) {                                                 \
+                    const real e = tile[j * L + r + u];                                        \
+                    for (int w = 0; w < nw; ++w) a[u][w] += v[j][w] * e;                       \
+                }                                                                              \
+            for (int u = 0; u < nr; ++u)                                                       \
+                for (int w = 0; w < nw; ++w)                                                   \
+                    memcpy(dsA + (r + u) * ld + i0 + w * W, &a[u][w], sizeof(T));              \
+        }                                                                                      \
+        for (; r < rows; ++r) {                                                                \
+            T a[2];                                                                            \
+            for (int w = 0; w < nw; ++w) memcpy(&a[w], dsA + r * ld + i0 + w * W, sizeof(T));  \
+            for (int j = 0; j < THIN_BLOCK; ++j) {                                             \
+                const real e = tile[j * L + r];                                                \
+                for (int w = 0; w < nw; ++w) a[w] += v[j][w] * e;                              \
+            }                                                                                  \
+            for (int w = 0; w < nw; ++w) memcpy(dsA + r * ld + i0 + w * W, &a[w], sizeof(T));  \
+        }                                                                                      \
+    }
+typedef real FR_SUFFIX(half_vec) __attribute__((vector_size(32)));
+FR_DS_COLS(FR_SUFFIX(thin_ds_cols), VEC, LANES)
+FR_DS_COLS(FR_SUFFIX(thin_ds_cols_half), FR_SUFFIX(half_vec), LANES / 2)
+#undef FR_DS_COLS
+
+/* thin_ds_cols over all H columns: two vectors at a time, then one, half of one, and the
+ * last H % (LANES / 2) columns one by one (the same sums) */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_ds_block)(
-    int nv, int64_t H, const real *restrict tile, const real *restrict Vb, real *restrict dsT) {
-    const int64_t L = LANES * nv;
-    VEC b[THIN_BLOCK][THIN_VECS];
-    for (int j = 0; j < THIN_BLOCK; ++j)
-        for (int v = 0; v < nv; ++v) memcpy(&b[j][v], tile + j * L + v * LANES, sizeof(VEC));
-    int64_t i = 0;
-    for (; i + 3 <= H; i += 3) { /* rows i, i+1, i+2 */
-        VEC a[3][THIN_VECS];
-        for (int u = 0; u < 3; ++u)
-            for (int v = 0; v < nv; ++v)
-                memcpy(&a[u][v], dsT + (i + u) * L + v * LANES, sizeof(VEC));
-        for (int j = 0; j < THIN_BLOCK; ++j)
-            for (int u = 0; u < 3; ++u) {
-                const real w = Vb[j * H + i + u];
-                for (int v = 0; v < nv; ++v) a[u][v] += b[j][v] * w;
-            }
-        for (int u = 0; u < 3; ++u)
-            for (int v = 0; v < nv; ++v)
-                memcpy(dsT + (i + u) * L + v * LANES, &a[u][v], sizeof(VEC));
+    int nv, int64_t rows, int64_t H, int64_t ld, const real *restrict tile, const real *restrict Vb,
+    real *restrict dsA) {
+    const int64_t L = LANES * nv; /* a constant where inlined: the tile's rows at fixed
+                                   * offsets from one pointer */
+    int64_t i0 = 0;
+    for (; i0 + 2 * LANES <= H; i0 += 2 * LANES)
+        FR_SUFFIX(thin_ds_cols)(2, 4, rows, H, L, ld, i0, tile, Vb, dsA);
+    if (i0 + LANES <= H) {
+        FR_SUFFIX(thin_ds_cols)(1, 4, rows, H, L, ld, i0, tile, Vb, dsA);
+        i0 += LANES;
     }
-    for (; i < H; ++i) {
-        VEC a[THIN_VECS];
-        for (int v = 0; v < nv; ++v) memcpy(&a[v], dsT + i * L + v * LANES, sizeof(VEC));
-        for (int j = 0; j < THIN_BLOCK; ++j)
-            for (int v = 0; v < nv; ++v) a[v] += b[j][v] * Vb[j * H + i];
-        for (int v = 0; v < nv; ++v) memcpy(dsT + i * L + v * LANES, &a[v], sizeof(VEC));
+    if (i0 + LANES / 2 <= H) {
+        FR_SUFFIX(thin_ds_cols_half)(1, 4, rows, H, L, ld, i0, tile, Vb, dsA);
+        i0 += LANES / 2;
     }
+    for (; i0 < H; ++i0)
+        for (int64_t r = 0; r < rows; ++r) {
+            real a = dsA[r * ld + i0];
+            for (int j = 0; j < THIN_BLOCK; ++j) a += Vb[j * H + i0] * tile[j * L + r];
+            dsA[r * ld + i0] = a;
+        }
 }
 
 /* dVb[j, i0:i0+nw*LANES] = p[j, :rows] @ s[:, i0:i0+nw*LANES] for j < kb; p (THIN_BLOCK, L);
  * and a prefetch for writing of n <= rows cache lines from ahead */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
-    int nw, int64_t rows, int nv, int64_t H, int64_t kb, int64_t i0, const real *restrict p,
-    const real *restrict s, real *restrict dVb, const real *ahead, int64_t n) {
+    int nw, int64_t rows, int nv, int64_t H, int64_t ld, int64_t kb, int64_t i0,
+    const real *restrict p, const real *restrict s, real *restrict dVb, const real *ahead,
+    int64_t n) {
     const int64_t L = LANES * nv; /* a constant where inlined (softmax_loss switches on nv):
                                    * p's rows sit at fixed offsets instead of eight pointers
                                    * reloaded from the stack at every step */
@@ -206,7 +241,7 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
     for (int64_t r = 0; r < rows; ++r) {
         if (r < n) __builtin_prefetch(ahead + r * 8, 1, 3);
         VEC x[2];
-        for (int w = 0; w < nw; ++w) memcpy(&x[w], s + r * H + i0 + w * LANES, sizeof(VEC));
+        for (int w = 0; w < nw; ++w) memcpy(&x[w], s + r * ld + i0 + w * LANES, sizeof(VEC));
         for (int j = 0; j < THIN_BLOCK; ++j)
             for (int w = 0; w < nw; ++w) acc[j][w] += x[w] * p[j * L + r];
     }
@@ -214,23 +249,24 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
         for (int w = 0; w < nw; ++w) memcpy(dVb + j * H + i0 + w * LANES, &acc[j][w], sizeof(VEC));
 }
 
-/* dVb (kb, H) = p[:kb, :rows] @ s (rows, H), H >= LANES, p (THIN_BLOCK, LANES * nv):
- * columns two vectors at a time, and the last H % LANES through one vector ending at H
- * (it rewrites a few columns with the same values). Prefetches the H cache lines of
- * THIN_BLOCK * H doubles from ahead for writing, as far as the steps go. */
+/* dVb (kb, H) = p[:kb, :rows] @ s (rows, H; its rows ld apart), H >= LANES,
+ * p (THIN_BLOCK, LANES * nv): columns two vectors at a time, and the last H % LANES
+ * through one vector ending at H (it rewrites a few columns with the same values).
+ * Prefetches the H cache lines of THIN_BLOCK * H doubles from ahead for writing, as far
+ * as the steps go. */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_block)(
-    int64_t rows, int nv, int64_t H, int64_t kb, const real *restrict p, const real *restrict s,
-    real *restrict dVb, const real *ahead) {
+    int64_t rows, int nv, int64_t H, int64_t ld, int64_t kb, const real *restrict p,
+    const real *restrict s, real *restrict dVb, const real *ahead) {
     int64_t i0 = 0, line = 0;
 #define FR_LINES (rows < H - line ? rows : H - line)
     for (; i0 + 2 * LANES <= H; i0 += 2 * LANES, line += FR_LINES)
-        FR_SUFFIX(thin_dV_cols)(2, rows, nv, H, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
+        FR_SUFFIX(thin_dV_cols)(2, rows, nv, H, ld, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
     if (i0 + LANES <= H) {
-        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
+        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, ld, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
         i0 += LANES, line += FR_LINES;
     }
     if (i0 < H)
-        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, kb, H - LANES, p, s, dVb, ahead + line * 8,
+        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, ld, kb, H - LANES, p, s, dVb, ahead + line * 8,
                                 FR_LINES);
 #undef FR_LINES
 }
@@ -250,9 +286,16 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
     enum { MAX_L = THIN_VECS * LANES };
     const int nv = (int)((rows + LANES - 1) / LANES);
     const int64_t L = LANES * nv, Kp = round_up(K, THIN_BLOCK);
-    real *sT = work;                         /* (H, L): s transposed, zero past rows */
-    real *dsT = sT + H * L;                  /* (H, L) */
-    real *E = dsT + H * L;                   /* (Kp, L): exp(z - m) of every block */
+    /* the buffers from a 64-byte boundary and a whole number of vectors long, so that no
+     * vector of sT, dsA or sA straddles two cache lines (H = 100 doubles would split every
+     * other row of dsA and s): measured faster */
+    const int64_t Hp = round_up(H, LANES);
+    real *sT = work + (64 - (uintptr_t)work % 64) % 64 / sizeof(real); /* (H, L): s
+                                                                        * transposed, zero past
+                                                                        * rows */
+    real *dsA = sT + H * L;                                            /* (rows, Hp) of (L, Hp) */
+    real *sA = dsA + L * Hp;                 /* (rows, Hp) of (L, Hp): s */
+    real *E = sA + L * Hp;                   /* (Kp, L): exp(z - m) of every block */
     real *Mb = E + Kp * L;                   /* (Kp / THIN_BLOCK, L): m of every block */
     real *V_last = Mb + Kp / THIN_BLOCK * L; /* (THIN_BLOCK, H) */
     real *p = V_last + THIN_BLOCK * H;       /* (THIN_BLOCK, L) */
@@ -261,7 +304,9 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
 
     for (int64_t i = 0; i < H; ++i)
         for (int64_t l = 0; l < L; ++l) sT[i * L + l] = l < rows ? s[l * H + i] : 0;
-    for (int64_t e = 0; e < H * L; ++e) dsT[e] = 0;
+    for (int64_t e = 0; e < rows * Hp; ++e) dsA[e] = 0;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < Hp; ++i) sA[r * Hp + i] = i < H ? s[r * H + i] : 0;
     /* the kept rows in the order of their targets, for the blocks to meet them in turn */
     for (int64_t l = 0; l < L; ++l) {
         keep[l] = l < rows && (mask == NULL || mask[l] != 0);
@@ -316,13 +361,13 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
             for (int64_t l = 0; l < L; ++l) grown |= top[l] > m[l];
         if (grown) { /* rare: about log(K / THIN_BLOCK) times per row */
             for (int64_t l = 0; l < L; ++l) {
-                f[l] = top[l] > m[l] ? m[l] - top[l] : 0; /* -inf where m was: S, dsT are 0 */
+                f[l] = top[l] > m[l] ? m[l] - top[l] : 0; /* -inf where m was: S, dsA are 0 */
                 m[l] = top[l] > m[l] ? top[l] : m[l];
             }
             FR_SUFFIX(fastrnn_exp)(L, f);
             for (int64_t l = 0; l < L; ++l) S[l] *= f[l];
-            for (int64_t i = 0; i < H; ++i)
-                for (int64_t l = 0; l < L; ++l) dsT[i * L + l] *= f[l];
+            for (int64_t r = 0; r < rows; ++r)
+                for (int64_t i = 0; i < H; ++i) dsA[r * Hp + i] *= f[r];
         }
         /* exp(z - m), and exp(-inf) = 0 where m is -inf (every logit so far -inf) */
         for (int64_t j = 0; j < kb; ++j)
@@ -335,13 +380,13 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
         memcpy(Mb + k0 / THIN_BLOCK * L, m, sizeof(real) * (size_t)L);
         switch (nv) {
             case 1:
-                FR_SUFFIX(thin_ds_block)(1, H, tile, Vb, dsT);
+                FR_SUFFIX(thin_ds_block)(1, rows, H, Hp, tile, Vb, dsA);
                 break;
             case 2:
-                FR_SUFFIX(thin_ds_block)(2, H, tile, Vb, dsT);
+                FR_SUFFIX(thin_ds_block)(2, rows, H, Hp, tile, Vb, dsA);
                 break;
             default:
-                FR_SUFFIX(thin_ds_block)(3, H, tile, Vb, dsT);
+                FR_SUFFIX(thin_ds_block)(3, rows, H, Hp, tile, Vb, dsA);
                 break;
         }
     }
@@ -357,7 +402,7 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
         total += log(S[r]) - (zt[r] - m[r]);
         const real *V_t = V + targets[r] * H;
         const real p_scale = (real)(scale / S[r]);
-        for (int64_t i = 0; i < H; ++i) ds_r[i] = dsT[i * L + r] * p_scale - (real)scale * V_t[i];
+        for (int64_t i = 0; i < H; ++i) ds_r[i] = dsA[r * Hp + i] * p_scale - (real)scale * V_t[i];
     }
     *loss = scale * total;
 
@@ -384,13 +429,13 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
         const real *ahead = k0 + 3 * THIN_BLOCK <= K ? dV + (k0 + 2 * THIN_BLOCK) * H : dV + k0 * H;
         switch (nv) {
             case 1:
-                FR_SUFFIX(thin_dV_block)(rows, 1, H, kb, p, s, dV + k0 * H, ahead);
+                FR_SUFFIX(thin_dV_block)(rows, 1, H, Hp, kb, p, sA, dV + k0 * H, ahead);
                 break;
             case 2:
-                FR_SUFFIX(thin_dV_block)(rows, 2, H, kb, p, s, dV + k0 * H, ahead);
+                FR_SUFFIX(thin_dV_block)(rows, 2, H, Hp, kb, p, sA, dV + k0 * H, ahead);
                 break;
             default:
-                FR_SUFFIX(thin_dV_block)(rows, 3, H, kb, p, s, dV + k0 * H, ahead);
+                FR_SUFFIX(thin_dV_block)(rows, 3, H, Hp, kb, p, sA, dV + k0 * H, ahead);
                 break;
         }
     }

@@ -208,11 +208,11 @@ int main(void) {
     test_softmax_loss(FASTRNN_REDUCE_SUM, 1);
     test_all_masked_and_float32();
     /* T, B, H, K: thin path with tails; 8 rows and exact widths; 24 rows and H of one
-     * vector; 4 rows and H of three; 25 rows and H < 8 (BLAS, large K); small V, one row,
-     * 49 rows (BLAS) */
+     * vector; 4 rows and H of three; 7 rows (not a multiple of ds's 4) and H of two vectors
+     * and a half; 25 rows and H < 8 (BLAS, large K); small V, one row, 49 rows (BLAS) */
     static const int shapes[][4] = {{20, 1, 13, 7700}, {4, 2, 16, 6250}, {8, 3, 8, 12501},
-                                    {2, 2, 24, 4167},  {5, 5, 3, 33334}, {3, 5, 9, 70},
-                                    {1, 1, 1, 1},      {7, 7, 5, 3}};
+                                    {2, 2, 24, 4167},  {7, 1, 20, 5000}, {5, 5, 3, 33334},
+                                    {3, 5, 9, 70},     {1, 1, 1, 1},     {7, 7, 5, 3}};
     for (int n = 0; n < (int)(sizeof shapes / sizeof shapes[0]); ++n)
         for (int variant = 0; variant < 4; ++variant) {
             const int *e = shapes[n];
