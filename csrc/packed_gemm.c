@@ -23,6 +23,8 @@
 #include <immintrin.h>
 #define AVX512_FN __attribute__((target("avx512f")))
 #define AVX512_INLINE static inline __attribute__((always_inline, target("avx512f")))
+/* the tiles of a large packed matrix prefetch the next chunk of panels into L2 */
+#define PF_HINT _MM_HINT_T1
 #else
 #define FASTRNN_PACKED_AVX512 0
 #endif

@@ -56,12 +56,27 @@ void FR_SUFFIX(fastrnn_packed_gemm_plain)(int64_t M, int64_t N, int64_t K, const
 
 #if FASTRNN_PACKED_AVX512
 
+/* acc[i][v] += A[i lda] panel[v panel_len + 0:NR] for one k (A and panel at that k). */
+AVX512_INLINE void FR_SUFFIX(kstep)(const int MR, const int NV, const real *A, int64_t lda,
+                                    const real *panel, int64_t panel_len, VEC acc[6][8]) {
+    VEC b[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) b[v] = LOAD(panel + v * panel_len);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+        const VEC a = SET1(A[i * lda]);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[i][v] = FMADD(a, b[v], acc[i][v]);
+    }
+}
+
 /* C[0:MR, 0:NV NR] (+)= A[0:MR, 0:K] @ NV panels, in MR NV accumulator registers.
  * width: valid columns of C (may end inside the last panel; the rest is masked off).
  * Called with constant MR and NV, so that the loops unroll and acc lives in registers. */
-AVX512_INLINE void FR_SUFFIX(tile)(const int MR, const int NV, int64_t K, const real *A,
-                                   int64_t lda, const real *panel, int64_t panel_len,
-                                   int accumulate, real *C, int64_t ldc, int64_t width) {
+AVX512_INLINE void FR_SUFFIX(tile)(const int MR, const int NV, const int PF, int64_t K,
+                                   const real *A, int64_t lda, const real *panel, int64_t panel_len,
+                                   int accumulate, real *C, int64_t ldc, int64_t width,
+                                   const real *pf, int pf_nv, int64_t pf_rows) {
     VEC acc[6][8];
     MASK mask[8];
 #pragma GCC unroll 8
@@ -74,17 +89,15 @@ AVX512_INLINE void FR_SUFFIX(tile)(const int MR, const int NV, int64_t K, const 
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v)
             acc[i][v] = accumulate ? MASK_LOAD(mask[v], C + i * ldc + v * NR) : ZERO();
-    for (int64_t k = 0; k < K; ++k) {
-        VEC b[8];
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) b[v] = LOAD(panel + v * panel_len + k * NR);
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) {
-            const VEC a = SET1(A[i * lda + k]);
-#pragma GCC unroll 8
-            for (int v = 0; v < NV; ++v) acc[i][v] = FMADD(a, b[v], acc[i][v]);
-        }
+    /* with PF, the first pf_rows k steps (at most K) prefetch a row of each of the pf_nv
+     * panels at pf */
+    int64_t k = 0;
+    for (; PF && k < pf_rows && k < K; ++k) {
+        for (int v = 0; v < pf_nv; ++v)
+            _mm_prefetch((const char *)(pf + v * panel_len + k * NR), PF_HINT);
+        FR_SUFFIX(kstep)(MR, NV, A + k, lda, panel + k * NR, panel_len, acc);
     }
+    for (; k < K; ++k) FR_SUFFIX(kstep)(MR, NV, A + k, lda, panel + k * NR, panel_len, acc);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
@@ -92,16 +105,20 @@ AVX512_INLINE void FR_SUFFIX(tile)(const int MR, const int NV, int64_t K, const 
 }
 
 /* The tile of mr rows (1..6) by nv panels (1..4, or up to 8 for mr <= 3), known at run
- * time: one instance per pair. */
+ * time: one instance per pair, and one more that prefetches (pf_rows > 0). */
 /* clang-format off */
-#define FR_TILE(MR, NV) case MR * 16 + NV: \
-    FR_SUFFIX(tile)(MR, NV, K, A, lda, panel, panel_len, accumulate, C, ldc, width); return;
+#define FR_TILE(MR, NV) \
+    case MR * 16 + NV: FR_SUFFIX(tile)(MR, NV, 0, K, A, lda, panel, panel_len, accumulate, C, \
+                                       ldc, width, pf, pf_nv, pf_rows); return; \
+    case 256 + MR * 16 + NV: FR_SUFFIX(tile)(MR, NV, 1, K, A, lda, panel, panel_len, accumulate, \
+                                             C, ldc, width, pf, pf_nv, pf_rows); return;
 #define FR_TILES3(NV) FR_TILE(1, NV) FR_TILE(2, NV) FR_TILE(3, NV)
 #define FR_TILES6(NV) FR_TILES3(NV) FR_TILE(4, NV) FR_TILE(5, NV) FR_TILE(6, NV)
 AVX512_FN static void FR_SUFFIX(tile_any)(int mr, int nv, int64_t K, const real *A, int64_t lda,
                                           const real *panel, int64_t panel_len, int accumulate,
-                                          real *C, int64_t ldc, int64_t width) {
-    switch (mr * 16 + nv) {
+                                          real *C, int64_t ldc, int64_t width,
+                                          const real *pf, int pf_nv, int64_t pf_rows) {
+    switch ((pf_rows > 0) * 256 + mr * 16 + nv) {
         FR_TILES6(1) FR_TILES6(2) FR_TILES6(3) FR_TILES6(4)
         FR_TILES3(5) FR_TILES3(6) FR_TILES3(7) FR_TILES3(8)
         default: break; /* not reached: the caller keeps to the pairs above */
@@ -116,33 +133,55 @@ AVX512_FN static void FR_SUFFIX(tile_any)(int mr, int nv, int64_t K, const real 
  * since a thin block runs its FMA chains at their latency), each by 4 panels at a time;
  * up to 3 rows in one block by 8 panels, so that a batch of one still has 8 independent
  * chains. k runs in chunks of KC: the chunk of a group of panels (4 KC NR elements,
- * 32 KB) stays in L1 while every row block uses it, and the chunk of all panels in L2.
- * More than MC rows (the products over all steps at once) run in chunks of at most MC
- * rows, outermost, so that a chunk's rows of A and C stay in L2 while k and the panels
- * sweep over them. Every C element still sums its k terms in order, whatever the chunks. */
+ * 32 KB) stays in L1 while every row block uses it. More than MC rows (the products over
+ * all steps at once) run in chunks of at most MC rows, outermost, so that a chunk's rows of
+ * A and C stay in L2 while k and the panels sweep over them.
+ * A packed matrix up to L2_BYTES (H = 256 for an LSTM) stays in L2 from step to step: k
+ * chunks run outer, the panel groups inner. A larger one (the large shapes: 16 MiB for an
+ * LSTM at H = 1024) comes from L3 or memory at every step: there the panel groups run
+ * outer, so that each group's C tile stays in L1 over all of k and the panels are read as
+ * contiguous streams, and every tile prefetches its share of the next chunk into L2 (the
+ * first tile of a group would otherwise wait for memory). Every C element still sums its
+ * k terms in order, whatever the chunks. */
 static void FR_SUFFIX(packed_gemm_avx512)(int64_t M, int64_t N, int64_t K, const real *A,
                                           int64_t lda, const real *packed, int accumulate, real *C,
                                           int64_t ldc) {
     enum { KC = 128, MC = 96 };
-    const int64_t panels = (N + NR - 1) / NR, panel_len = NR * K;
+    const int64_t L2_BYTES = (int64_t)1 << 20;
+    const int64_t panels = (N + NR - 1) / NR, panel_len = NR * K, kchunks = (K + KC - 1) / KC;
+    const int large = panels * panel_len * (int64_t)sizeof(real) > L2_BYTES;
     const int64_t chunks = (M + MC - 1) / MC;
     for (int64_t ch = 0, m0 = 0; ch < chunks; ++ch) {
         /* chunk ch has rows [m0, m0 + mc), the first M % chunks chunks one more */
         const int64_t mc = M / chunks + (ch < M % chunks);
         const int64_t group = mc <= 3 ? 8 : 4, blocks = mc <= 3 ? 1 : (mc + 5) / 6;
-        for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            const int64_t kc = K - k0 < KC ? K - k0 : KC;
+        const int64_t groups = (panels + group - 1) / group;
+        const int64_t outer = large ? groups : kchunks, inner = large ? kchunks : groups;
+        for (int64_t o = 0, i = 0; o < outer; i + 1 < inner ? ++i : (i = 0, ++o)) {
+            /* this step runs panels [p, p + nv) over k in [k0, k0 + kc); the next one reads
+             * panels [pn, pn + pf_nv) over k in [pk, pk + pf_kc) */
+            const int64_t on = i + 1 < inner ? o : o + 1, in = i + 1 < inner ? i + 1 : 0;
+            const int64_t p = (large ? o : i) * group, k0 = (large ? i : o) * KC;
+            const int64_t pn = (large ? on : in) * group, pk = (large ? in : on) * KC;
+            const int nv = (int)(panels - p < group ? panels - p : group);
+            const int pf_nv =
+                large && on < outer ? (int)(panels - pn < group ? panels - pn : group) : 0;
+            const int64_t kc = K - k0 < KC ? K - k0 : KC,
+                          pf_kc = pf_nv ? (K - pk < KC ? K - pk : KC) : 0;
             const int acc = accumulate || k0 > 0;
-            for (int64_t p = 0; p < panels; p += group) {
-                const int nv = (int)(panels - p < group ? panels - p : group);
-                const real *panel = packed + p * panel_len + k0 * NR;
-                for (int64_t blk = 0, m = m0; blk < blocks; ++blk) {
-                    /* block blk has rows [m, m + mr), the first mc % blocks one more */
-                    const int mr = (int)(mc / blocks + (blk < mc % blocks));
-                    FR_SUFFIX(tile_any)(mr, nv, kc, A + m * lda + k0, lda, panel, panel_len, acc,
-                                        C + m * ldc + p * NR, ldc, N - p * NR);
-                    m += mr;
-                }
+            const real *panel = packed + p * panel_len + k0 * NR;
+            const real *pf = pf_nv ? packed + pn * panel_len + pk * NR : packed;
+            const int64_t share = pf_nv ? (pf_kc + blocks - 1) / blocks : 0;
+            for (int64_t blk = 0, m = m0; blk < blocks; ++blk) {
+                /* block blk has rows [m, m + mr), the first mc % blocks one more; it prefetches
+                 * rows [r0, r0 + rows) of the next step's panels */
+                const int mr = (int)(mc / blocks + (blk < mc % blocks));
+                const int64_t r0 = blk * share < pf_kc ? blk * share : pf_kc;
+                const int64_t rows = pf_kc - r0 < share ? pf_kc - r0 : share;
+                FR_SUFFIX(tile_any)(mr, nv, kc, A + m * lda + k0, lda, panel, panel_len, acc,
+                                    C + m * ldc + p * NR, ldc, N - p * NR, pf + r0 * NR, pf_nv,
+                                    rows);
+                m += mr;
             }
         }
         m0 += mc;

@@ -4,7 +4,8 @@
  * compared with a triple loop in double, for float and double, both orientations of W,
  * accumulate 0 and 1, row counts around the kernel's blocks (1..3 rows in one tile, then
  * blocks of 6, then chunks of 96), column counts around the panel width (tails inside a
- * vector, a panel, a group of panels) and leading dimensions past the sizes, whose padding
+ * vector, a panel, a group of panels), packed matrices on both sides of 1 MiB (two orders
+ * of loops) and leading dimensions past the sizes, whose padding
  * must stay untouched. Buffers are malloc'ed to their exact sizes, so that an access past
  * them is caught. Exits non-zero on a failure. */
 #include <math.h>
@@ -146,5 +147,10 @@ int main(void) {
     /* rows in several chunks of the kernel's MC = 96 (the products over all steps) */
     check(97, 33, 20, 1, 0, 1);
     check(200, 40, 130, 0, 1, 0);
+    /* packed matrices past 1 MiB in float (the large shapes' order of loops, with prefetches
+     * of the next chunk): k with a tail chunk, columns ending inside a panel and a group */
+    check(13, 1000, 300, 1, 1, 1);
+    check(2, 1100, 260, 0, 0, 0);
+    check(97, 300, 900, 1, 0, 0);
     return finish();
 }
