@@ -47,6 +47,7 @@ int fastrnn_packed_gemm_is_simd(void) {
 #define ZERO _mm512_setzero_ps
 #define LOAD _mm512_loadu_ps
 #define FMADD _mm512_fmadd_ps
+#define ADD _mm512_add_ps
 #define MASK_LOAD _mm512_maskz_loadu_ps
 #define MASK_STORE _mm512_mask_storeu_ps
 #endif
@@ -61,6 +62,7 @@ int fastrnn_packed_gemm_is_simd(void) {
 #undef ZERO
 #undef LOAD
 #undef FMADD
+#undef ADD
 #undef MASK_LOAD
 #undef MASK_STORE
 #endif
@@ -75,6 +77,7 @@ int fastrnn_packed_gemm_is_simd(void) {
 #define ZERO _mm512_setzero_pd
 #define LOAD _mm512_loadu_pd
 #define FMADD _mm512_fmadd_pd
+#define ADD _mm512_add_pd
 #define MASK_LOAD _mm512_maskz_loadu_pd
 #define MASK_STORE _mm512_mask_storeu_pd
 #endif

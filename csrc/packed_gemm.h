@@ -64,4 +64,32 @@ void fastrnn_packed_gemm_plain_f32(int64_t M, int64_t N, int64_t K, const float 
 void fastrnn_packed_gemm_plain_f64(int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
                                    const double *packed, int accumulate, double *C, int64_t ldc);
 
+/* Weight-gradient products, both operands read in place (nothing packed):
+ *
+ *   fastrnn_tn_gemm_f32(...)   C (M,N) = A.T @ Bm      A (K,M), Bm (K,N)   (accumulate = 0)
+ *                              C (M,N) += A.T @ Bm                         (accumulate = 1)
+ *
+ * and the same with _f64: dW = da.T @ s_prev over K = T*B rows, where a BLAS packs both
+ * operands (the transposed one at a fifth of the product's time at B = 16, H = 128).
+ * Row-major with leading dimensions lda >= M, ldb >= N, ldc >= N; C must not overlap A or
+ * Bm. k runs in blocks of FASTRNN_TN_KC: each C element adds the block's terms in order from
+ * zero, then adds that block sum to C (or, for the first block with accumulate = 0, stores
+ * it; old contents, even NaN, are ignored), so float32 rounding grows with K / KC + KC
+ * rather than with K. An AVX-512 kernel runs where fastrnn_packed_gemm_is_simd() says so,
+ * the plain loops (the twin, same blocks) otherwise. It keeps a (KC, 64)-element block of
+ * Bm in L1 and sweeps C once per block: meant for a C that stays in L2 (H up to ~256). */
+#ifndef FASTRNN_TN_KC
+#define FASTRNN_TN_KC 128
+#endif
+void fastrnn_tn_gemm_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const float *Bm, int64_t ldb, int accumulate, float *C, int64_t ldc);
+void fastrnn_tn_gemm_f64(int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
+                         const double *Bm, int64_t ldb, int accumulate, double *C, int64_t ldc);
+void fastrnn_tn_gemm_plain_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                               const float *Bm, int64_t ldb, int accumulate, float *C,
+                               int64_t ldc);
+void fastrnn_tn_gemm_plain_f64(int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
+                               const double *Bm, int64_t ldb, int accumulate, double *C,
+                               int64_t ldc);
+
 #endif /* FASTRNN_PACKED_GEMM_H */

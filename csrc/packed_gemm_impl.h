@@ -200,3 +200,175 @@ void FR_SUFFIX(fastrnn_packed_gemm)(int64_t M, int64_t N, int64_t K, const real 
 #endif
     FR_SUFFIX(fastrnn_packed_gemm_plain)(M, N, K, A, lda, packed, accumulate, C, ldc);
 }
+
+/* The weight-gradient product C [+]= A.T @ Bm, both read in place (contract in
+ * packed_gemm.h): k in blocks of FASTRNN_TN_KC, each block summed from zero, then added. */
+void FR_SUFFIX(fastrnn_tn_gemm_plain)(int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
+                                      const real *Bm, int64_t ldb, int accumulate, real *C,
+                                      int64_t ldc) {
+    for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) {
+            real c = 0;
+            for (int64_t k0 = 0; k0 < K; k0 += FASTRNN_TN_KC) {
+                const int64_t k1 = k0 + FASTRNN_TN_KC < K ? k0 + FASTRNN_TN_KC : K;
+                real sum = 0;
+                for (int64_t k = k0; k < k1; ++k) sum += A[k * lda + m] * Bm[k * ldb + n];
+                c = k0 == 0 && !accumulate ? sum : (k0 == 0 ? C[m * ldc + n] : c) + sum;
+            }
+            C[m * ldc + n] = c;
+        }
+}
+
+#if FASTRNN_PACKED_AVX512
+
+/* acc[i][v] += A[i] b[v] for one k: MR broadcasts of A's row k (contiguous), NV vectors b. */
+AVX512_INLINE void FR_SUFFIX(tn_kstep)(const int MR, const int NV, const real *A, const VEC b[4],
+                                       VEC acc[8][4]) {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+        const VEC a = SET1(A[i]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = FMADD(a, b[v], acc[i][v]);
+    }
+}
+
+/* C[0:MR, 0:NV NR] (+)= A[0:K, 0:MR].T @ Bm[0:K, 0:NV NR] in MR NV accumulators from zero:
+ * per k, NV vectors of Bm's row k and MR broadcasts of A's row k. add: C += the sums, else
+ * C = the sums. Only the lanes of first (of vector 0) and last (of vector NV-1) are
+ * written, and read from Bm on the row k = 0 (peel0) and the last peel1 rows, whose
+ * vectors would reach outside Bm; on the other rows whole vectors are read (the lanes outside the
+ * columns belong to the neighbouring rows, or to padding), since GCC keeps masks in memory
+ * in such loops, a load more per vector. The first pf_a (pf_b) k steps prefetch the row K
+ * rows further down of A (of Bm), the next block of k. */
+AVX512_INLINE void FR_SUFFIX(tn_tile)(const int MR, const int NV, int64_t K, const real *A,
+                                      int64_t lda, const real *Bm, int64_t ldb, int add, real *C,
+                                      int64_t ldc, MASK first, MASK last, int peel0, int64_t peel1,
+                                      int64_t pf_a, int64_t pf_b) {
+    const MASK all = (MASK) ~(MASK)0;
+    MASK mask[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+        mask[v] = (MASK)((v == 0 ? first : all) & (v == NV - 1 ? last : all));
+    VEC acc[8][4], b[4];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = ZERO();
+    int64_t k = 0;
+    const int64_t k1 = K - peel1;
+    if (peel0) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) b[v] = MASK_LOAD(mask[v], Bm + v * NR);
+        FR_SUFFIX(tn_kstep)(MR, NV, A, b, acc);
+        k = 1;
+    }
+    for (; k < k1 && (k < pf_a || k < pf_b); ++k) {
+        if (k < pf_a) _mm_prefetch((const char *)(A + (k + K) * lda), _MM_HINT_T0);
+        if (k < pf_b)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                _mm_prefetch((const char *)(Bm + (k + K) * ldb + v * NR), _MM_HINT_T1);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) b[v] = LOAD(Bm + k * ldb + v * NR);
+        FR_SUFFIX(tn_kstep)(MR, NV, A + k * lda, b, acc);
+    }
+    for (; k < k1; ++k) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) b[v] = LOAD(Bm + k * ldb + v * NR);
+        FR_SUFFIX(tn_kstep)(MR, NV, A + k * lda, b, acc);
+    }
+    for (; k < K; ++k) { /* the last peel1 rows */
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) b[v] = MASK_LOAD(mask[v], Bm + k * ldb + v * NR);
+        FR_SUFFIX(tn_kstep)(MR, NV, A + k * lda, b, acc);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            real *c = C + i * ldc + v * NR;
+            const VEC sum = add ? ADD(MASK_LOAD(mask[v], c), acc[i][v]) : acc[i][v];
+            MASK_STORE(c, mask[v], sum);
+        }
+}
+
+/* clang-format off */
+#define FR_TN_TILE(MR, NV) \
+    case MR * 16 + NV: FR_SUFFIX(tn_tile)(MR, NV, K, A, lda, Bm, ldb, add, C, ldc, first, last, \
+                                          peel0, peel1, pf_a, pf_b); return;
+#define FR_TN_TILES6(NV) FR_TN_TILE(1, NV) FR_TN_TILE(2, NV) FR_TN_TILE(3, NV) \
+                         FR_TN_TILE(4, NV) FR_TN_TILE(5, NV) FR_TN_TILE(6, NV)
+#define FR_TN_TILES8(NV) FR_TN_TILES6(NV) FR_TN_TILE(7, NV) FR_TN_TILE(8, NV)
+AVX512_FN static void FR_SUFFIX(tn_tile_any)(int mr, int nv, int64_t K, const real *A, int64_t lda,
+                                             const real *Bm, int64_t ldb, int add, real *C,
+                                             int64_t ldc, MASK first, MASK last, int peel0,
+                                             int64_t peel1, int64_t pf_a, int64_t pf_b) {
+    switch (mr * 16 + nv) {
+        FR_TN_TILES8(1) FR_TN_TILES8(2) FR_TN_TILES8(3) FR_TN_TILES6(4)
+        default: break; /* not reached: mr 1..8 with nv 1..3, 1..6 with nv 4 */
+    }
+}
+#undef FR_TN_TILES8
+#undef FR_TN_TILES6
+#undef FR_TN_TILE
+/* clang-format on */
+
+/* When Bm's rows all share one offset lo from a 64-byte boundary (NumPy aligns to 16
+ * bytes), the columns are read from lo elements before each row, so that every vector load
+ * is aligned (misaligned, they split cache lines and the product ran ~20% slower): N + lo
+ * columns, the first lo and those past N masked off (C is addressed the same way).
+ * k in blocks of KC outermost; in a block, the vectors of columns in groups of at most 4, as
+ * equal as possible (a (KC, 4 NR)-element block of Bm, 32 KB, stays in L1 while every row
+ * block of C uses it), then rows of C in blocks of at most 6 (8 for groups of at most 3
+ * vectors: 24 accumulators), as equal as possible. The first tiles of a block prefetch the
+ * next block of A and of Bm. */
+static void FR_SUFFIX(tn_gemm_avx512)(int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
+                                      const real *Bm, int64_t ldb, int accumulate, real *C,
+                                      int64_t ldc) {
+    const int lo = (ldb * (int64_t)sizeof(real)) % 64 == 0
+                       ? (int)((uintptr_t)Bm % 64 / sizeof(real)) : 0;
+    const int64_t cols = N + lo, vecs = (cols + NR - 1) / NR, groups = (vecs + 3) / 4;
+    const MASK all = (MASK) ~(MASK)0;
+    const int64_t end = cols - (vecs - 1) * NR; /* lanes of the last vector, 1..NR */
+    const MASK first = (MASK)(all << lo), last = end >= NR ? all : (MASK)((1u << end) - 1);
+    /* whole vectors of the last rows would reach past Bm's last element (by NR - end lanes):
+     * those rows read the last vector masked (the last row only, when ldb >= NR) */
+    const int64_t tail_rows = end >= NR ? 0 : (NR - end + ldb - 1) / ldb;
+    Bm -= lo;
+    C -= lo;
+    for (int64_t k0 = 0; k0 < K; k0 += FASTRNN_TN_KC) {
+        const int64_t kc = K - k0 < FASTRNN_TN_KC ? K - k0 : FASTRNN_TN_KC;
+        const int add = accumulate || k0 > 0;
+        /* rows of the next block (at most kc), which the first tiles prefetch */
+        const int64_t rest = K - k0 - kc, next = rest < kc ? rest : kc;
+        for (int64_t g = 0, p = 0; g < groups; ++g) {
+            /* group g has vectors [p, p + nv), the first vecs % groups one more */
+            const int nv = (int)(vecs / groups + (g < vecs % groups));
+            const int64_t rows = nv == 4 ? 6 : 8, blocks = (M + rows - 1) / rows;
+            const MASK f = p == 0 ? first : all, l = p + nv == vecs ? last : all;
+            const int peel0 = k0 == 0 && f != all;
+            int64_t peel1 = l == all ? 0 : k0 + kc - (K - tail_rows);
+            peel1 = peel1 < 0 ? 0 : peel1 > kc - peel0 ? kc - peel0 : peel1;
+            for (int64_t blk = 0, m = 0; blk < blocks; ++blk) {
+                const int mr = (int)(M / blocks + (blk < M % blocks));
+                FR_SUFFIX(tn_tile_any)(mr, nv, kc, A + k0 * lda + m, lda, Bm + k0 * ldb + p * NR,
+                                       ldb, add, C + m * ldc + p * NR, ldc, f, l, peel0, peel1,
+                                       g == 0 ? next : 0, blk == 0 ? next : 0);
+                m += mr;
+            }
+            p += nv;
+        }
+    }
+}
+#endif
+
+void FR_SUFFIX(fastrnn_tn_gemm)(int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
+                                const real *Bm, int64_t ldb, int accumulate, real *C, int64_t ldc) {
+#if FASTRNN_PACKED_AVX512
+    if (__builtin_cpu_supports("avx512f")) {
+        FR_SUFFIX(tn_gemm_avx512)(M, N, K, A, lda, Bm, ldb, accumulate, C, ldc);
+        return;
+    }
+#endif
+    FR_SUFFIX(fastrnn_tn_gemm_plain)(M, N, K, A, lda, Bm, ldb, accumulate, C, ldc);
+}

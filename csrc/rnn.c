@@ -10,7 +10,8 @@
  *             dU, dW, db and its rows of dx (one large GEMM each) once the sweep has passed
  *             it; the truncated window keeps da of every step, then one GEMM each.
  * The per-step products use W packed once per call (packed_gemm.h) when the CPU allows,
- * and so do the input projection and dx with U packed, for U up to 512 x 512 elements.
+ * and so do the input projection and dx with U packed, for U up to 512 x 512 elements;
+ * full BPTT's dU and dW then read da, x and s in place (fastrnn_tn_gemm) up to H = 256.
  * The bodies live in rnn_impl.h, instantiated here for float and double. */
 #include <stddef.h>
 
@@ -37,6 +38,19 @@ static int rnn_dims_ok(const fastrnn_dims *d) {
  * against 0.38 (GEMV), 16 x 128 x 128 3.4 against 4.8 us, 32 x 256 x 256 26 against 43 us,
  * 64 x 1024 x 1024 1.48 against 1.60 ms. Without it, the BLAS path below runs. */
 static int uses_packed(const fastrnn_dims *d) { return fastrnn_packing_pays(d->T, d->B); }
+
+/* Full BPTT's dU and dW go to fastrnn_tn_gemm (packed_gemm.h), which reads da and x or s
+ * in place where a BLAS packs both (OpenBLAS's copies were a fifth of its products' time at
+ * the small shape), while dU and dW stay in L2: the kernel sweeps them once per 128 rows.
+ * Measured one thread, backward alone, interleaved with the BLAS path (CPU time, shared
+ * machine): 16 x 128 x 128 steps 1.07x, 32 x 256 x 256 1.02-1.035x; the large shape
+ * (4 MiB of dW) keeps OpenBLAS. */
+#ifndef RNN_TN_MAX
+#define RNN_TN_MAX (256 * 256)
+#endif
+static int tn_pays(const fastrnn_dims *d) {
+    return fastrnn_packed_gemm_is_simd() && d->H * (d->D > d->H ? d->D : d->H) <= RNN_TN_MAX;
+}
 
 /* Elements for a packed (H,H) W of either precision (float's panels are the wider). */
 static int64_t packed_W_len(const fastrnn_dims *d) {

@@ -6,6 +6,7 @@
 #define GEMM FR_SUFFIX(fastrnn_gemm)
 #define PACK FR_SUFFIX(fastrnn_pack)
 #define PACKED_GEMM FR_SUFFIX(fastrnn_packed_gemm)
+#define TN_GEMM FR_SUFFIX(fastrnn_tn_gemm)
 
 /* s = f(a) in place over n elements. relu keeps NaN (NaN < 0 is false), as np.maximum. */
 static void FR_SUFFIX(activate)(fastrnn_nonlinearity f, int64_t n, real *restrict a) {
@@ -140,6 +141,7 @@ static void FR_SUFFIX(backward_full)(const fastrnn_dims *dims, fastrnn_nonlinear
                                      real *restrict dW, real *restrict db) {
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
     const int64_t step = B * H, chunk_steps = backward_chunk_steps(dims);
+    const int tn = tn_pays(dims);
     for (int64_t t1 = T; t1 > 0;) { /* the chunk of steps t0 .. t1-1 */
         const int64_t t0 = t1 > chunk_steps ? t1 - chunk_steps : 0;
         for (int64_t t = t1 - 1; t >= t0; --t) {
@@ -158,7 +160,10 @@ static void FR_SUFFIX(backward_full)(const fastrnn_dims *dims, fastrnn_nonlinear
         const real beta = t1 < T;
         if (U != NULL) {
             /* dU [+]= da.T @ x[t0:t1]  (H, D) */
-            GEMM(1, 0, H, D, rows, 1, da, H, x + t0 * B * D, D, beta, dU, D);
+            if (tn)
+                TN_GEMM(H, D, rows, da, H, x + t0 * B * D, D, t1 < T, dU, D);
+            else
+                GEMM(1, 0, H, D, rows, 1, da, H, x + t0 * B * D, D, beta, dU, D);
             /* dx[t0:t1] = da @ U  (rows, D) */
             if (packed_U != NULL)
                 PACKED_GEMM(rows, D, H, da, H, packed_U, 0, dx + t0 * B * D, D);
@@ -168,7 +173,12 @@ static void FR_SUFFIX(backward_full)(const fastrnn_dims *dims, fastrnn_nonlinear
             for (int64_t i = 0; i < rows * H; ++i) dx[t0 * step + i] = da[i];
         }
         /* dW [+]= da.T @ s[t0-1:t1-1]  (H, H), s0 standing for s[-1] */
-        if (t0 > 0) {
+        if (tn && t0 > 0) {
+            TN_GEMM(H, H, rows, da, H, s + (t0 - 1) * step, H, t1 < T, dW, H);
+        } else if (tn) {
+            TN_GEMM(H, H, B, da, H, s0, H, t1 < T, dW, H);
+            if (rows > B) TN_GEMM(H, H, rows - B, da + step, H, s, H, 1, dW, H);
+        } else if (t0 > 0) {
             GEMM(1, 0, H, H, rows, 1, da, H, s + (t0 - 1) * step, H, beta, dW, H);
         } else {
             GEMM(1, 0, H, H, B, 1, da, H, s0, H, beta, dW, H);
@@ -293,3 +303,4 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward)(
 #undef GEMM
 #undef PACK
 #undef PACKED_GEMM
+#undef TN_GEMM

@@ -121,6 +121,67 @@ static void check(int64_t M, int64_t N, int64_t K, int trans, int accumulate, in
     free(got);
 }
 
+/* fastrnn_tn_gemm (C [+]= A.T @ Bm, both read in place): A (K,M) and Bm (K,N) with leading
+ * dimensions M + pad and N + pad, Bm placed skip elements into its buffer (the kernel aligns
+ * its loads to Bm's offset from a 64-byte boundary, reading outside the columns on the
+ * inner rows): the skipped elements and the padding hold NaN, which must not reach C; the
+ * buffers end exactly at the operands' last elements. C's padding must stay untouched. */
+#define DEFINE_TN(real, SUF, TOL)                                                              \
+    static int tn_wrong_##SUF(int64_t M, int64_t N, int64_t K, int accumulate, int64_t pad,   \
+                              int64_t skip, int plain) {                                      \
+        const int64_t lda = M + pad, ldb = N + pad, ldc = N + pad;                            \
+        const int64_t alen = (K - 1) * lda + M, blen = (K - 1) * ldb + N + skip;              \
+        real *A = malloc(sizeof(real) * (size_t)alen), *buf = malloc(sizeof(real) * (size_t)blen); \
+        real *C = malloc(sizeof(real) * (size_t)(M * ldc)), *Bm = buf + skip;                  \
+        uint64_t st = (uint64_t)(M * 1000003 + N * 1009 + K * 17 + pad + skip);               \
+        for (int64_t i = 0; i < alen; ++i) A[i] = i % lda < M ? (real)value(&st) : (real)NAN;  \
+        for (int64_t i = 0; i < skip; ++i) buf[i] = (real)NAN;                                 \
+        for (int64_t i = 0; i < blen - skip; ++i)                                             \
+            Bm[i] = i % ldb < N ? (real)value(&st) : (real)NAN;                                \
+        for (int64_t i = 0; i < M * ldc; ++i)                                                 \
+            C[i] = accumulate || i % ldc >= N ? (real)value(&st) : (real)NAN;                  \
+        real *C0 = malloc(sizeof(real) * (size_t)(M * ldc));                                  \
+        for (int64_t i = 0; i < M * ldc; ++i) C0[i] = C[i];                                   \
+        if (plain)                                                                            \
+            fastrnn_tn_gemm_plain_##SUF(M, N, K, A, lda, Bm, ldb, accumulate, C, ldc);        \
+        else                                                                                  \
+            fastrnn_tn_gemm_##SUF(M, N, K, A, lda, Bm, ldb, accumulate, C, ldc);              \
+        int bad = 0;                                                                          \
+        for (int64_t m = 0; m < M; ++m)                                                       \
+            for (int64_t n = 0; n < ldc; ++n) {                                               \
+                const double g = C[m * ldc + n], c0 = C0[m * ldc + n];                         \
+                if (n >= N) {                                                                 \
+                    bad += g != c0;                                                           \
+                    continue;                                                                 \
+                }                                                                             \
+                double want = accumulate ? c0 : 0, scale = fabs(want);                        \
+                for (int64_t k = 0; k < K; ++k) {                                             \
+                    want += (double)A[k * lda + m] * Bm[k * ldb + n];                         \
+                    scale += fabs((double)A[k * lda + m] * Bm[k * ldb + n]);                  \
+                }                                                                             \
+                bad += !(fabs(g - want) <= TOL * (scale + 1e-30));                            \
+            }                                                                                 \
+        free(A);                                                                              \
+        free(buf);                                                                            \
+        free(C);                                                                              \
+        free(C0);                                                                             \
+        return bad;                                                                           \
+    }
+DEFINE_TN(float, f32, 1e-6)
+DEFINE_TN(double, f64, 1e-14)
+
+static void check_tn(int64_t M, int64_t N, int64_t K, int accumulate, int64_t pad, int64_t skip) {
+    for (int plain = 0; plain < 2; ++plain) {
+        const int bad32 = tn_wrong_f32(M, N, K, accumulate, pad, skip, plain);
+        const int bad64 = tn_wrong_f64(M, N, K, accumulate, pad, skip, plain);
+        if (bad32 || bad64)
+            fprintf(stderr, "tn%s M=%lld N=%lld K=%lld accumulate=%d pad=%lld skip=%lld: %d, %d wrong\n",
+                    plain ? " plain" : "", (long long)M, (long long)N, (long long)K, accumulate,
+                    (long long)pad, (long long)skip, bad32, bad64);
+        CHECK(bad32 == 0 && bad64 == 0);
+    }
+}
+
 int main(void) {
     printf("SIMD kernel: %s\n", fastrnn_packed_gemm_is_simd() ? "yes" : "no");
     CHECK(fastrnn_pack_len_f32(3, 1) == 3 * 16 + 16);
@@ -152,5 +213,24 @@ int main(void) {
     check(13, 1000, 300, 1, 1, 1);
     check(2, 1100, 260, 0, 0, 0);
     check(97, 300, 900, 1, 0, 0);
+    /* the weight-gradient products: rows around the blocks of 6 and 8, columns around the
+     * vector and the groups of 4, k over several blocks of FASTRNN_TN_KC, leading dimensions
+     * whose rows share an offset from 64 bytes (N + pad a multiple of 16) or not, Bm at
+     * every offset of a float and a double vector */
+    const int64_t tn_rows[] = {1, 5, 6, 7, 8, 9, 13, 17};
+    const int64_t tn_cols[] = {1, 3, 15, 16, 17, 28, 32, 47, 48, 64, 65, 100};
+    for (size_t r = 0; r < sizeof tn_rows / sizeof tn_rows[0]; ++r)
+        for (size_t c = 0; c < sizeof tn_cols / sizeof tn_cols[0]; ++c) {
+            const int64_t N = tn_cols[c], pad = (16 - N % 16) % 16 + 16 * (int64_t)(r % 2);
+            const int64_t K = 1 + (int64_t)((r * 5 + c * 11) % 9);
+            check_tn(tn_rows[r], N, K, (int)((r + c) % 2), pad, (int64_t)((r * 3 + c) % 16));
+            check_tn(tn_rows[r], N, K + 1, (int)((r + c + 1) % 2), (int64_t)(c % 3), 0);
+        }
+    for (int64_t skip = 0; skip < 16; ++skip) check_tn(7, 48, 2, skip % 2, 0, skip);
+    check_tn(128, 128, 300, 0, 0, 4);
+    check_tn(128, 128, 300, 1, 0, 0);
+    check_tn(20, 100, 257, 1, 12, 3);
+    check_tn(3, 130, 129, 0, 14, 9);
+    check_tn(33, 65, 1, 0, 15, 1);
     return finish();
 }
