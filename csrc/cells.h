@@ -10,6 +10,7 @@
 #include "activations.h"
 #include "fastrnn.h"
 #include "packed_gemm.h"
+#include "stream_gemm.h"
 
 /* Sizes must be positive; every GEMM dimension (T*B rows, G*H gate columns, D) must fit
  * the BLAS's int; and T*B*G*H times the few buffers a workspace holds must fit int64_t.
@@ -50,6 +51,24 @@ static inline int64_t cell_chunk_steps(const fastrnn_dims *d) {
     steps = steps < 1 ? 1 : steps > d->T ? d->T : steps;
     const int64_t chunks = (d->T + steps - 1) / steps;
     return (d->T + chunks - 1) / chunks;
+}
+
+/* Whether the inference kernels run in the transposed domain (lstm_infer_streamed,
+ * gru_infer_streamed): the batch on the columns, gates.T (G*H,B) = U @ x_t.T + W @ h.T with
+ * U and W read in place (stream_gemm.h), so that the workspace is O(B*(D + G*H)): neither a
+ * packed copy of W (G*H*H) nor a chunk of projected steps. Chosen by shape only (the
+ * workspace length must not depend on the CPU): where the batch and the hidden size are
+ * large enough for the streamed products to run as fast as today's packed ones (measured,
+ * see the kernels' notes in lstm.c); smaller calls keep the chunked path, whose workspace
+ * is small there anyway. */
+#ifndef CELL_STREAM_MIN_B
+#define CELL_STREAM_MIN_B 16
+#endif
+#ifndef CELL_STREAM_MIN_H
+#define CELL_STREAM_MIN_H 512
+#endif
+static inline int cell_streams(const fastrnn_dims *d) {
+    return d->B >= CELL_STREAM_MIN_B && d->H >= CELL_STREAM_MIN_H;
 }
 
 /* On a helper of cells_impl.h that one of the two cells does not call (no warning). */
