@@ -10,7 +10,8 @@ projection) against the same kernels with U the identity.
 test_gated.c the LSTM and GRU kernels with plain-loop cells, central differences and, for
 truncated backward passes, sums of full ones over each window; test_generate.c the
 generation kernel against the same stream drawn step by step through the public kernels.
-test_packed_gemm.c the packed recurrent products (SIMD and plain loops) with a triple loop.
+test_packed_gemm.c the packed recurrent products (SIMD and plain loops) with a triple loop;
+test_stream_gemm.c the products with W read in place (SIMD and plain loops) likewise.
 These tests compile and run them; they need the source tree (csrc/) and a C compiler
 (and valgrind for the memcheck runs, skipped without it).
 """
@@ -32,6 +33,7 @@ DRIVERS = {
     "gated": "test_gated.c",
     "generate": "test_generate.c",
     "packed": "test_packed_gemm.c",
+    "stream": "test_stream_gemm.c",
 }
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 # Compile-time settings of a driver (for the library it links too): the gated cells'
