@@ -43,6 +43,19 @@ static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restric
         }
 }
 
+/* transpose, through cell_transpose_avx512_f32 (cells.h) for float on a CPU with AVX-512:
+ * the transposes of every step in the transposed domain. */
+static void FR_SUFFIX(transpose_step)(int64_t rows, int64_t cols, const real *restrict a,
+                                      real *restrict out) {
+#if CELL_TRANSPOSE_AVX512
+    if (sizeof(real) == sizeof(float) && cell_transpose_simd()) {
+        cell_transpose_avx512_f32(rows, cols, (const float *)a, (float *)out);
+        return;
+    }
+#endif
+    FR_SUFFIX(transpose)(rows, cols, a, out);
+}
+
 /* C (M,N) = A (M,K) @ Bm (K,N), or C += it when accumulate, A the weights read in place
  * and every matrix dense (lda the only leading dimension apart): the stream kernel
  * (stream_gemm.h) when it has its SIMD version, else the BLAS (which packs A in memory of
@@ -62,10 +75,10 @@ static void FR_SUFFIX(streamed_input)(int64_t B, int64_t D, int64_t GH, const re
                                       const real *restrict U, real *restrict x_T,
                                       real *restrict a_T) {
     if (U != NULL) {
-        FR_SUFFIX(transpose)(B, D, x_t, x_T);
+        FR_SUFFIX(transpose_step)(B, D, x_t, x_T);
         FR_SUFFIX(stream_product)(GH, B, D, U, D, x_T, 0, a_T);
     } else {
-        FR_SUFFIX(transpose)(B, GH, x_t, a_T);
+        FR_SUFFIX(transpose_step)(B, GH, x_t, a_T);
     }
 }
 

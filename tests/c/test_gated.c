@@ -506,9 +506,10 @@ static void check_statuses(void) {
 
 int main(void) {
     check_statuses();
-    /* the last has T*B >= 128 rows: the GRU's products with U run on U packed (gru.c) */
+    /* {33, 4, 6, 5} has T*B >= 128 rows: the GRU's products with U run on U packed (gru.c);
+     * the last has B and H past 16, the tiles of the transposes of the transposed domain */
     const int64_t dims[][4] = {{1, 1, 1, 1}, {1, 3, 5, 4}, {5, 1, 3, 7}, {4, 3, 2, 5},
-                               {6, 2, 9, 3}, {3, 4, 6, 8}, {33, 4, 6, 5}};
+                               {6, 2, 9, 3}, {3, 4, 6, 8}, {33, 4, 6, 5}, {2, 17, 3, 18}};
     unsigned seed = 1;
     for (size_t k = 0; k < sizeof dims / sizeof *dims; ++k)
         for (int variant = 0; variant < 6; ++variant) {
