@@ -43,6 +43,45 @@ static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restric
         }
 }
 
+/* transpose, through cell_transpose_avx512_f32 (cells.h) for float on a CPU with AVX-512:
+ * the transposes of every step in the transposed domain. */
+static void FR_SUFFIX(transpose_step)(int64_t rows, int64_t cols, const real *restrict a,
+                                      real *restrict out) {
+#if CELL_TRANSPOSE_AVX512
+    if (sizeof(real) == sizeof(float) && cell_transpose_simd()) {
+        cell_transpose_avx512_f32(rows, cols, (const float *)a, (float *)out);
+        return;
+    }
+#endif
+    FR_SUFFIX(transpose)(rows, cols, a, out);
+}
+
+/* C (M,N) = A (M,K) @ Bm (K,N), or C += it when accumulate, A the weights read in place
+ * and every matrix dense (lda the only leading dimension apart): the stream kernel
+ * (stream_gemm.h) when it has its SIMD version, else the BLAS (which packs A in memory of
+ * its own, not in the caller's workspace). For the transposed domain of inference. */
+static void FR_SUFFIX(stream_product)(int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
+                                      const real *Bm, int accumulate, real *C) {
+    if (fastrnn_stream_gemm_is_simd())
+        FR_SUFFIX(fastrnn_stream_gemm)(M, N, K, A, lda, Bm, N, accumulate, C, N);
+    else
+        GEMM(0, 0, M, N, K, 1, A, lda, Bm, N, accumulate, C, N);
+}
+
+/* a.T (GH,B) = U @ x_t.T, the input term of every gate for one step in the transposed
+ * domain, through x_T (D,B) of workspace; U NULL: x_t (B,GH) is the projection itself,
+ * transposed straight into a_T. */
+static void FR_SUFFIX(streamed_input)(int64_t B, int64_t D, int64_t GH, const real *restrict x_t,
+                                      const real *restrict U, real *restrict x_T,
+                                      real *restrict a_T) {
+    if (U != NULL) {
+        FR_SUFFIX(transpose_step)(B, D, x_t, x_T);
+        FR_SUFFIX(stream_product)(GH, B, D, U, D, x_T, 0, a_T);
+    } else {
+        FR_SUFFIX(transpose_step)(B, GH, x_t, a_T);
+    }
+}
+
 /* out = a.sum(axis=0) for a (rows, n) with leading dimension lda >= n, summed in blocks
  * of CELL_ROW_BLOCK rows into partial (n), so that float32 rounding grows with
  * rows / CELL_ROW_BLOCK + CELL_ROW_BLOCK, not with rows. */

@@ -303,7 +303,8 @@ fastrnn_status fastrnn_lstm_forward_f64(const fastrnn_dims *dims, const double *
 
 /* Elements of workspace fastrnn_lstm_infer_* needs (0 on bad dims): the forward's, the
  * gates of a chunk of steps, a few hundred rows of (4H,), not T*B of them, and one (B,H)
- * cell state. */
+ * cell state; or, for the larger B and H, where it runs in the transposed domain with W
+ * read in place (csrc/cells.h), O(B*(D + 4H)): no copy of W. */
 int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims);
 
 /* LSTM forward for inference: fastrnn_lstm_forward without the gates, which it projects a
@@ -386,7 +387,9 @@ fastrnn_status fastrnn_gru_forward_f64(const fastrnn_dims *dims, const double *r
                                        double *restrict work);
 
 /* Elements of workspace fastrnn_gru_infer_* needs (0 on bad dims): the forward's, the gates
- * of a chunk of steps, a few hundred rows of (3H,), not T*B of them, and hn of one step. */
+ * of a chunk of steps, a few hundred rows of (3H,), not T*B of them, and hn of one step;
+ * or, for the larger B and H, where it runs in the transposed domain with W read in place
+ * (csrc/cells.h), O(B*(D + 3H)): no copy of W. */
 int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims);
 
 /* GRU forward for inference: fastrnn_gru_forward without gates and hn, which it keeps for a

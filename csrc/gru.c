@@ -23,7 +23,10 @@
  *   inference the same, but with the gates projected about 512 rows (whole steps) at a
  *             time into one workspace buffer (cells.h), so that nothing of T*B*3H is held
  *             (fastrnn_gru_infer), nor hn (one step's); a GEMM of 512 rows still runs near
- *             full speed.
+ *             full speed. For the larger B and H (cell_streams in cells.h) it runs in the
+ *             transposed domain instead, the batch on the columns, U and W read in place
+ *             (stream_gemm.h; gru_infer_streamed): O(B*(D + 3H)) of workspace, no packed W
+ *             and no chunk of steps.
  *   backward  a sequential sweep computes the gradients of both pre-activation terms,
  *             dgx = dL/d(U x_t + b_ih) and dgh = dL/d(W s_{t-1} + b_hh) (B,3H), whose r
  *             and z blocks are the same: dgx and dgh's n block dhn (B,H) are written, and
@@ -69,6 +72,9 @@ int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims) {
 
 int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 3)) return 0;
+    /* in the transposed domain: the biases (4H), x_t.T (D,B), a.T (3H,B), hn.T and h.T
+     * (H,B) (gru_infer_streamed in gru_impl.h) */
+    if (cell_streams(dims)) return 4 * dims->H + dims->B * (dims->D + 5 * dims->H);
     /* the forward's, then the gates of one chunk of steps (cells.h) and hn of one step */
     return fastrnn_gru_forward_work_len(dims) +
            (cell_chunk_steps(dims) * 3 + 1) * dims->B * dims->H;

@@ -97,6 +97,63 @@ static void FR_SUFFIX(gru_forward_chunks)(const fastrnn_dims *dims, int64_t chun
     }
 }
 
+/* One step of the cell in the transposed domain (gru_infer_streamed), the batch on the
+ * columns, so that the vectorized loop runs along the B columns of each gate's row:
+ *   a (3H,B)    in: U x_t.T, plus W_rz s_{t-1}.T on the r and z rows; contents undefined after
+ *   hn (H,B)    in: W_n s_{t-1}.T (b_hn is added here)
+ *   bias (4H)   in: b_ih + b_hh of r and z (2H), b_in (H), b_hn (H), one value per row
+ *   h (H,B)     in/out: s_{t-1}.T, then s_t.T = (1 - z) * n + z * s_{t-1} */
+FASTRNN_SIMD_CLONES
+static void FR_SUFFIX(gru_step_streamed)(int64_t B, int64_t H, const real *restrict a,
+                                         const real *restrict hn, const real *restrict bias,
+                                         real *restrict h) {
+    for (int64_t j = 0; j < H; ++j) {
+        const real *r = a + j * B, *z = a + (H + j) * B, *n = a + (2 * H + j) * B;
+        const real *hn_j = hn + j * B;
+        const real b_r = bias[j], b_z = bias[H + j], b_in = bias[2 * H + j];
+        const real b_hn = bias[3 * H + j];
+        real *h_j = h + j * B;
+        for (int64_t m = 0; m < B; ++m) {
+            const real r_m = FR_SUFFIX(sigmoid_one)(r[m] + b_r);
+            const real z_m = FR_SUFFIX(sigmoid_one)(z[m] + b_z);
+            const real n_m = FR_SUFFIX(tanh_one)(n[m] + b_in + r_m * (hn_j[m] + b_hn));
+            h_j[m] = (1 - z_m) * n_m + z_m * h_j[m];
+        }
+    }
+}
+
+/* Inference in the transposed domain (cell_streams in cells.h), per step:
+ *   a.T (3H,B) = U @ x_t.T,  a.T[:2H] += W[:2H] @ s_{t-1}.T,  hn.T (H,B) = W[2H:] @ s_{t-1}.T
+ * with U and W read in place (stream_product): the n rows of the recurrent term stay apart,
+ * since r multiplies them. Then the cell on them (gru_step_streamed) and s_t = h.T written
+ * to s. work: bias (4H), x_t.T (D,B), a.T (3H,B), hn.T and h.T (H,B) each: O(B*(D + 3H)),
+ * nothing of W copied, no chunk of steps. U NULL: x_t is the projection itself (D = 3H),
+ * transposed straight into a.T. */
+static void FR_SUFFIX(gru_infer_streamed)(const fastrnn_dims *dims, const real *restrict x,
+                                          const real *restrict s0, const real *restrict U,
+                                          const real *restrict W, const real *restrict b_ih,
+                                          const real *restrict b_hh, real *restrict s,
+                                          real *restrict work) {
+    const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 3 * H;
+    const int64_t step = B * H;
+    real *bias = work, *x_T = bias + 4 * H, *a_T = x_T + B * D, *hn_T = a_T + G * B;
+    real *h_T = hn_T + step;
+    /* bias = [b_ih + b_hh of r and z, b_in, b_hn], as in gru_forward_chunks */
+    FR_SUFFIX(bias_sum)(2 * H, b_ih, b_hh, bias);
+    FR_SUFFIX(bias_sum)(H, b_ih ? b_ih + 2 * H : NULL, NULL, bias + 2 * H);
+    FR_SUFFIX(bias_sum)(H, b_hh ? b_hh + 2 * H : NULL, NULL, bias + 3 * H);
+    FR_SUFFIX(transpose)(B, H, s0, h_T);
+    for (int64_t t = 0; t < T; ++t) {
+        /* a.T = U @ x_t.T  (3H, B) */
+        FR_SUFFIX(streamed_input)(B, D, G, x + t * B * D, U, x_T, a_T);
+        /* a.T[:2H] += W[:2H] @ s_{t-1}.T  (2H, B);  hn.T = W[2H:] @ s_{t-1}.T  (H, B) */
+        FR_SUFFIX(stream_product)(2 * H, B, H, W, H, h_T, 1, a_T);
+        FR_SUFFIX(stream_product)(H, B, H, W + 2 * H * H, H, h_T, 0, hn_T);
+        FR_SUFFIX(gru_step_streamed)(B, H, a_T, hn_T, bias, h_T);
+        FR_SUFFIX(transpose_step)(H, B, h_T, s + t * step);
+    }
+}
+
 fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const real *restrict x,
                                               const real *restrict s0, const real *restrict U,
                                               const real *restrict W, const real *restrict b_ih,
@@ -122,6 +179,10 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_infer)(const fastrnn_dims *dims, const real
     if (x == NULL || s0 == NULL || W == NULL || s == NULL || work == NULL) return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    if (cell_streams(dims)) {
+        FR_SUFFIX(gru_infer_streamed)(dims, x, s0, U, W, b_ih, b_hh, s, work);
+        return FASTRNN_OK;
+    }
     real *chunk = work + fastrnn_gru_forward_work_len(dims); /* after W_T, gh and the bias */
     FR_SUFFIX(gru_forward_chunks)(dims, cell_chunk_steps(dims), x, s0, U, W, b_ih, b_hh, s, NULL,
                                   NULL, chunk, work);

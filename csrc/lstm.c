@@ -19,7 +19,12 @@
  *   inference the same, but with the gates projected about 512 rows (whole steps) at a
  *             time into one workspace buffer (cells.h), so that nothing of T*B*4H is held
  *             (fastrnn_lstm_infer); a GEMM of 512 rows still runs near full speed. Asked
- *             for c_T only, it keeps two (B,H) cell states, not T of them.
+ *             for c_T only, it keeps two (B,H) cell states, not T of them. For the larger
+ *             B and H (cell_streams in cells.h) it runs in the transposed domain instead,
+ *             the batch on the columns: a.T (4H,B) = U @ x_t.T + W @ s_{t-1}.T per step,
+ *             U and W read in place (stream_gemm.h), then the cell on a.T and s_t
+ *             transposed back (lstm_infer_streamed): O(B*(D + 4H)) of workspace, no
+ *             packed W (16 MiB at H = 1024) and no chunk of steps.
  *   backward  a sequential sweep computes da_t = dL/d(pre-activations at t) (B,4H), one
  *             GEMM per step for what reaches s_{t-1} (W packed once per call when the
  *             forward's is); da is kept for a chunk of about 512 rows (whole steps, as in
@@ -43,6 +48,9 @@ int64_t fastrnn_lstm_forward_work_len(const fastrnn_dims *dims) {
 
 int64_t fastrnn_lstm_infer_work_len(const fastrnn_dims *dims) {
     if (!cell_dims_ok(dims, 4)) return 0;
+    /* in the transposed domain: the bias (4H), x_t.T (D,B), a.T (4H,B), h.T and c.T (H,B)
+     * (lstm_infer_streamed in lstm_impl.h) */
+    if (cell_streams(dims)) return 4 * dims->H + dims->B * (dims->D + 6 * dims->H);
     /* the forward's, the gates of one chunk of steps (cells.h), and the spare (B,H) cell
      * state of c_T-only calls (lstm_forward_chunks in lstm_impl.h) */
     return fastrnn_lstm_forward_work_len(dims) + cell_chunk_steps(dims) * dims->B * 4 * dims->H +

@@ -96,6 +96,63 @@ static void FR_SUFFIX(lstm_forward_chunks)(
     }
 }
 
+/* One step of the cell in the transposed domain (lstm_infer_streamed), the batch on the
+ * columns, so that the vectorized loop runs along the B columns of each gate's row:
+ *   a (4H,B)    in: pre-activations less the bias (rows i, f, g, o); contents undefined after
+ *   bias (4H)   in: b_ih + b_hh, one value per row
+ *   c (H,B)     in/out: c_{t-1}.T, then c_t.T = f * c_{t-1} + i * g
+ *   h (H,B)     out: s_t.T = o * tanh(c_t) */
+FASTRNN_SIMD_CLONES
+static void FR_SUFFIX(lstm_step_streamed)(int64_t B, int64_t H, const real *restrict bias,
+                                          const real *restrict a, real *restrict c,
+                                          real *restrict h) {
+    for (int64_t j = 0; j < H; ++j) {
+        const real *i = a + j * B, *f = a + (H + j) * B, *g = a + (2 * H + j) * B;
+        const real *o = a + (3 * H + j) * B;
+        const real b_i = bias[j], b_f = bias[H + j], b_g = bias[2 * H + j], b_o = bias[3 * H + j];
+        real *c_j = c + j * B, *h_j = h + j * B;
+        for (int64_t n = 0; n < B; ++n) {
+            const real i_n = FR_SUFFIX(sigmoid_one)(i[n] + b_i);
+            const real f_n = FR_SUFFIX(sigmoid_one)(f[n] + b_f);
+            const real g_n = FR_SUFFIX(tanh_one)(g[n] + b_g);
+            const real o_n = FR_SUFFIX(sigmoid_one)(o[n] + b_o);
+            const real c_n = f_n * c_j[n] + i_n * g_n;
+            c_j[n] = c_n;
+            h_j[n] = o_n * FR_SUFFIX(tanh_one)(c_n);
+        }
+    }
+}
+
+/* Inference in the transposed domain (cell_streams in cells.h), per step:
+ *   a.T (4H,B) = U @ x_t.T + W @ s_{t-1}.T     U and W read in place (stream_product)
+ * then the cell on a.T (lstm_step_streamed) and s_t = h.T written to s (and c_t to c when
+ * every_c; else c_T only, at the end). work: bias (4H), x_t.T (D,B), a.T (4H,B), h.T and
+ * c.T (H,B) each: O(B*(D + 4H)), nothing of W copied, no chunk of steps. U NULL: x_t is
+ * the projection itself (D = 4H), transposed straight into a.T. */
+static void FR_SUFFIX(lstm_infer_streamed)(const fastrnn_dims *dims, const real *restrict x,
+                                           const real *restrict s0, const real *restrict c0,
+                                           const real *restrict U, const real *restrict W,
+                                           const real *restrict b_ih, const real *restrict b_hh,
+                                           int every_c, real *restrict s, real *restrict c,
+                                           real *restrict work) {
+    const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 4 * H;
+    const int64_t step = B * H;
+    real *bias = work, *x_T = bias + G, *a_T = x_T + B * D, *h_T = a_T + G * B, *c_T = h_T + step;
+    FR_SUFFIX(bias_sum)(G, b_ih, b_hh, bias);
+    FR_SUFFIX(transpose)(B, H, s0, h_T);
+    FR_SUFFIX(transpose)(B, H, c0, c_T);
+    for (int64_t t = 0; t < T; ++t) {
+        /* a.T = U @ x_t.T  (4H, B) */
+        FR_SUFFIX(streamed_input)(B, D, G, x + t * B * D, U, x_T, a_T);
+        /* a.T += W @ s_{t-1}.T  (4H, B): all four gates in one product */
+        FR_SUFFIX(stream_product)(G, B, H, W, H, h_T, 1, a_T);
+        FR_SUFFIX(lstm_step_streamed)(B, H, bias, a_T, c_T, h_T);
+        FR_SUFFIX(transpose_step)(H, B, h_T, s + t * step);
+        if (every_c) FR_SUFFIX(transpose_step)(H, B, c_T, c + t * step);
+    }
+    if (!every_c) FR_SUFFIX(transpose)(H, B, c_T, c);
+}
+
 fastrnn_status FR_SUFFIX(fastrnn_lstm_forward)(const fastrnn_dims *dims, const real *restrict x,
                                                const real *restrict s0, const real *restrict c0,
                                                const real *restrict U, const real *restrict W,
@@ -125,6 +182,10 @@ fastrnn_status FR_SUFFIX(fastrnn_lstm_infer)(const fastrnn_dims *dims, const rea
         return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != 4 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
+    if (cell_streams(dims)) {
+        FR_SUFFIX(lstm_infer_streamed)(dims, x, s0, c0, U, W, b_ih, b_hh, every_c, s, c, work);
+        return FASTRNN_OK;
+    }
     /* after W_T and the bias: the chunk's gates, then the spare cell state */
     real *chunk = work + fastrnn_lstm_forward_work_len(dims);
     real *c_spare = every_c ? NULL : chunk + cell_chunk_steps(dims) * dims->B * 4 * dims->H;
