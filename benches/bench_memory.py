@@ -6,7 +6,8 @@
 Each (backend, cell, shape, task) runs in a fresh Python process, so that no allocator
 cache or earlier case inflates the figure. The child builds the bench's seeded problem
 (``fastrnn.bench.cases``), prepares the backend's runner exactly as ``fastrnn bench``
-does, makes one warm-up call (the first call's one-time set-up) and drops that runner, then
+does, makes one warm-up call (the first call's one-time set-up) and drops that runner and
+the workspaces the binding keeps for a thread's next call (``release_workspaces``), then
 prepares a fresh one (JAX compiles while preparing, before the measurement). Then it asks
 the kernel to restart the process's high-water mark (``/proc/self/clear_refs``), reads the
 resident set, makes one call while holding its result, and reads the high-water mark
@@ -69,6 +70,7 @@ def child(backend_name: str, cell: str, shape: str, task: str, dtype: str) -> di
     import numpy as np
     from threadpoolctl import threadpool_limits
 
+    from fastrnn import _kernels
     from fastrnn.bench import backends
     from fastrnn.bench.cases import CELLS, Case, make_problem, parse_shape
     from fastrnn.bench.threads import pinned_cpus
@@ -90,6 +92,9 @@ def child(backend_name: str, cell: str, shape: str, task: str, dtype: str) -> di
             # before the call and be freed during it.
             del warm_up
             runner = backend.prepare(case)
+            # the binding keeps small workspaces for the thread's next call: without this,
+            # the measured call would reuse the warm-up's and count none of its own
+            _kernels.release_workspaces()
             gc.collect()
             ctypes.CDLL(None).malloc_trim(0)
             Path("/proc/self/clear_refs").write_text("5")  # restart VmHWM at VmRSS

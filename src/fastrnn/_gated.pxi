@@ -25,6 +25,12 @@ cdef object scratch(dtype, int64_t n):
     return work
 
 
+def release_workspaces():
+    """Drop this thread's cached workspaces, so that the next call allocates (and counts)
+    its own: for measurements of one call's working memory (benches/bench_memory.py)."""
+    _scratch.__dict__.clear()
+
+
 cdef tuple matrix_shape(object M):
     """(rows, cols) of a 2-d array, or None for None; TypeError for a non-array, ValueError
     for any other rank."""
