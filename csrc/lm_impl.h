@@ -226,12 +226,14 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_ds_block)(
         }
 }
 
-/* dVb[j, i0:i0+nw*LANES] = p[j, :rows] @ s[:, i0:i0+nw*LANES] for j < kb; p (THIN_BLOCK, L);
- * and a prefetch for writing of n <= rows cache lines from ahead */
+/* dVb[j, i0:i0+nw*LANES] = p[j, :rows] @ s[:, i0:i0+nw*LANES] for every j < THIN_BLOCK;
+ * p (THIN_BLOCK, L); and a prefetch for writing of n <= rows cache lines from ahead. All
+ * THIN_BLOCK rows are stored, a count known when compiling, so that acc stays in registers
+ * (stores of a block's first kb rows made GCC keep acc on the stack, about 70 more loads
+ * and stores per call). */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
-    int nw, int64_t rows, int nv, int64_t H, int64_t ld, int64_t kb, int64_t i0,
-    const real *restrict p, const real *restrict s, real *restrict dVb, const real *ahead,
-    int64_t n) {
+    int nw, int64_t rows, int nv, int64_t H, int64_t ld, int64_t i0, const real *restrict p,
+    const real *restrict s, real *restrict dVb, const real *ahead, int64_t n) {
     const int64_t L = LANES * nv; /* a constant where inlined (softmax_loss switches on nv):
                                    * p's rows sit at fixed offsets instead of eight pointers
                                    * reloaded from the stack at every step */
@@ -245,28 +247,28 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
         for (int j = 0; j < THIN_BLOCK; ++j)
             for (int w = 0; w < nw; ++w) acc[j][w] += x[w] * p[j * L + r];
     }
-    for (int64_t j = 0; j < kb; ++j)
+    for (int j = 0; j < THIN_BLOCK; ++j)
         for (int w = 0; w < nw; ++w) memcpy(dVb + j * H + i0 + w * LANES, &acc[j][w], sizeof(VEC));
 }
 
-/* dVb (kb, H) = p[:kb, :rows] @ s (rows, H; its rows ld apart), H >= LANES,
+/* dVb (THIN_BLOCK, H) = p[:, :rows] @ s (rows, H; its rows ld apart), H >= LANES,
  * p (THIN_BLOCK, LANES * nv): columns two vectors at a time, and the last H % LANES
  * through one vector ending at H (it rewrites a few columns with the same values).
  * Prefetches the H cache lines of THIN_BLOCK * H doubles from ahead for writing, as far
  * as the steps go. */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_block)(
-    int64_t rows, int nv, int64_t H, int64_t ld, int64_t kb, const real *restrict p,
+    int64_t rows, int nv, int64_t H, int64_t ld, const real *restrict p,
     const real *restrict s, real *restrict dVb, const real *ahead) {
     int64_t i0 = 0, line = 0;
 #define FR_LINES (rows < H - line ? rows : H - line)
     for (; i0 + 2 * LANES <= H; i0 += 2 * LANES, line += FR_LINES)
-        FR_SUFFIX(thin_dV_cols)(2, rows, nv, H, ld, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
+        FR_SUFFIX(thin_dV_cols)(2, rows, nv, H, ld, i0, p, s, dVb, ahead + line * 8, FR_LINES);
     if (i0 + LANES <= H) {
-        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, ld, kb, i0, p, s, dVb, ahead + line * 8, FR_LINES);
+        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, ld, i0, p, s, dVb, ahead + line * 8, FR_LINES);
         i0 += LANES, line += FR_LINES;
     }
     if (i0 < H)
-        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, ld, kb, H - LANES, p, s, dVb, ahead + line * 8,
+        FR_SUFFIX(thin_dV_cols)(1, rows, nv, H, ld, H - LANES, p, s, dVb, ahead + line * 8,
                                 FR_LINES);
 #undef FR_LINES
 }
@@ -427,17 +429,21 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
                 dc[k0 + j] = sum;
             }
         const real *ahead = k0 + 3 * THIN_BLOCK <= K ? dV + (k0 + 2 * THIN_BLOCK) * H : dV + k0 * H;
+        /* a last block of kb < THIN_BLOCK rows goes through V_last (the first pass's
+         * copy of V's last block, no longer read), then its kb rows to dV */
+        real *dVk = kb == THIN_BLOCK ? dV + k0 * H : V_last;
         switch (nv) {
             case 1:
-                FR_SUFFIX(thin_dV_block)(rows, 1, H, Hp, kb, p, sA, dV + k0 * H, ahead);
+                FR_SUFFIX(thin_dV_block)(rows, 1, H, Hp, p, sA, dVk, ahead);
                 break;
             case 2:
-                FR_SUFFIX(thin_dV_block)(rows, 2, H, Hp, kb, p, sA, dV + k0 * H, ahead);
+                FR_SUFFIX(thin_dV_block)(rows, 2, H, Hp, p, sA, dVk, ahead);
                 break;
             default:
-                FR_SUFFIX(thin_dV_block)(rows, 3, H, Hp, kb, p, sA, dV + k0 * H, ahead);
+                FR_SUFFIX(thin_dV_block)(rows, 3, H, Hp, p, sA, dVk, ahead);
                 break;
         }
+        if (dVk != dV + k0 * H) memcpy(dV + k0 * H, dVk, sizeof(real) * (size_t)(kb * H));
     }
 }
 
