@@ -40,8 +40,8 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-o
 # Compile-time settings of a driver (for the library it links too): the gated cells'
 # inference kernels project 3 rows at a time, so that the small problems there are split
 # into several chunks (cells.h), and run in the transposed domain from B = 3 and H = 4 on
-# (cell_streams), so that both paths meet small problems; the RNN's full BPTT keeps da for 3 rows' worth of steps
-# (rnn.c).
+# (cell_streams), so that both paths meet small problems; the RNN's full BPTT keeps da for
+# 3 rows' worth of steps (rnn.c).
 DEFINES = {
     "test_gated.c": ["-DCELL_CHUNK_ROWS=3", "-DCELL_STREAM_MIN_B=3", "-DCELL_STREAM_MIN_H=4"],
     "kernel_check.c": ["-DRNN_CHUNK_ELEMENTS=1", "-DRNN_CHUNK_ROWS=3"],

@@ -18,11 +18,11 @@ def _lstm_inference(rng):
     return fastrnn.lstm_forward(x, s0, s0.copy(), U, W, need_cache=False)
 
 
-def test_release_workspaces_drops_the_cache_and_later_calls_agree(rng):
+def test_release_workspaces_drops_the_cache_and_later_calls_agree():
     first = _lstm_inference(np.random.default_rng(7))
     assert vars(_kernels._scratch), "a gated call keeps its small workspace"
     _kernels.release_workspaces()
     assert not vars(_kernels._scratch)
     again = _lstm_inference(np.random.default_rng(7))
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
