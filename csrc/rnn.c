@@ -12,12 +12,14 @@
  * The per-step products use W packed once per call (packed_gemm.h) when the CPU allows,
  * and so do the input projection and dx with U packed, for U up to 512 x 512 elements;
  * full BPTT's dU and dW then read da, x and s in place (fastrnn_tn_gemm) up to H = 256.
+ * the forward of a large W reads it in place instead (stream_gemm.h, forward_streams).
  * The bodies live in rnn_impl.h, instantiated here for float and double. */
 #include <stddef.h>
 
 #include "blas.h"
 #include "fastrnn.h"
 #include "packed_gemm.h"
+#include "stream_gemm.h"
 
 /* Sizes must be positive, every GEMM dimension (at most T*B rows) must fit the BLAS's int,
  * and the largest element counts below, the backward's 3 T*B*H + H or at most T*B*H + 2 H
@@ -90,11 +92,29 @@ static int64_t packed_U_len(const fastrnn_dims *d) {
  * goes to GEMV either way. */
 static int forward_transposes_W(const fastrnn_dims *d) { return d->B > 1; }
 
+/* The forward runs its recurrence with W read in place (stream_gemm.h), in the transposed
+ * domain: two (H,B) states of workspace instead of a packed W (H*H, 4 MiB of float32 at
+ * H = 1024), so that inference needs O(B*H) beyond its inputs and outputs (issue 7).
+ * Where W is small the packed products stay: the streamed product alone ran 5-17% slower
+ * at 16 x 128 x 128 and 32 x 256 x 256 (one thread, loaded machine), where at
+ * 64 x 1024 x 1024 the whole forward ran as fast within the noise (best of 7 interleaved
+ * runs: 198-211 ms against 197 packed; the transposes take ~2.5%). With fewer than 16
+ * rows a tile of the streamed product would mostly hold padding lanes. Without the SIMD
+ * kernel, the streaming shapes run the BLAS on W as it is. */
+#ifndef RNN_STREAM_MIN_H /* set smaller by the C tests, to reach the path on small problems */
+#define RNN_STREAM_MIN_H 512
+#endif
+static int forward_streams(const fastrnn_dims *d) { return d->B >= 16 && d->H >= RNN_STREAM_MIN_H; }
+
+/* Elements of the forward's workspace before the packed U: the packed W or W.T, whichever
+ * path runs (the length must not depend on the CPU), or the two states of streaming. */
+static int64_t forward_W_len(const fastrnn_dims *d) {
+    return forward_streams(d) ? 2 * d->B * d->H : packed_W_len(d);
+}
+
 int64_t fastrnn_rnn_forward_work_len(const fastrnn_dims *dims) {
     if (!rnn_dims_ok(dims)) return 0;
-    /* the packed W or W.T, whichever path runs (the length must not depend on the CPU),
-     * then the packed U.T */
-    return packed_W_len(dims) + packed_U_len(dims);
+    return forward_W_len(dims) + packed_U_len(dims); /* then the packed U.T */
 }
 
 /* Steps per chunk of full BPTT's da (backward_full in rnn_impl.h): about

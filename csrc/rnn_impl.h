@@ -61,16 +61,40 @@ static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t H, const real *restrict a,
     }
 }
 
-/* out (H,H) = a.T, in tiles so that both sides stay in cache for large H. */
-static void FR_SUFFIX(transpose)(int64_t H, const real *restrict a, real *restrict out) {
+/* out (cols, rows) = a (rows, cols).T, leading dimensions lda and ldo, in tiles so that both
+ * sides stay in cache for large sizes. */
+static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restrict a, int64_t lda,
+                                 real *restrict out, int64_t ldo) {
     const int64_t tile = 32;
-    for (int64_t i0 = 0; i0 < H; i0 += tile)
-        for (int64_t j0 = 0; j0 < H; j0 += tile) {
-            const int64_t i1 = i0 + tile < H ? i0 + tile : H;
-            const int64_t j1 = j0 + tile < H ? j0 + tile : H;
+    for (int64_t i0 = 0; i0 < rows; i0 += tile)
+        for (int64_t j0 = 0; j0 < cols; j0 += tile) {
+            const int64_t i1 = i0 + tile < rows ? i0 + tile : rows;
+            const int64_t j1 = j0 + tile < cols ? j0 + tile : cols;
             for (int64_t i = i0; i < i1; ++i)
-                for (int64_t j = j0; j < j1; ++j) out[j * H + i] = a[i * H + j];
+                for (int64_t j = j0; j < j1; ++j) out[j * ldo + i] = a[i * lda + j];
         }
+}
+
+/* The recurrence of the forward with W read in place (rnn.c, forward_streams): per step
+ *   q = s_t.T (the input projection), q += W @ p, q = f(q), s_t = q.T
+ * in the transposed domain, where p holds s_{t-1}.T; then q is the next step's p.
+ * p, q (H,B) each, the whole workspace of the recurrence. Each element of s_t sums the
+ * projection, then the k terms in order, as the packed products do. */
+static void FR_SUFFIX(forward_streamed)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
+                                        const real *restrict s0, const real *restrict W,
+                                        real *restrict s, real *restrict p, real *restrict q) {
+    const int64_t T = dims->T, B = dims->B, H = dims->H;
+    FR_SUFFIX(fastrnn_transpose)(B, H, s0, H, p, B);
+    for (int64_t t = 0; t < T; ++t) {
+        real *s_t = s + t * B * H;
+        FR_SUFFIX(fastrnn_transpose)(B, H, s_t, H, q, B);
+        FR_SUFFIX(fastrnn_stream_gemm)(H, B, H, W, H, p, B, 1, q, B);
+        FR_SUFFIX(activate)(f, B * H, q);
+        FR_SUFFIX(fastrnn_transpose)(H, B, q, B, s_t, H);
+        real *swap = p;
+        p = q;
+        q = swap;
+    }
 }
 
 fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_nonlinearity f,
@@ -87,10 +111,13 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
     const int64_t step = B * H;
 
-    const int packed = uses_packed(dims), transposed = !packed && forward_transposes_W(dims);
+    /* work: W packed or transposed (or, streaming, two (H,B) states), then U packed */
+    const int streams = forward_streams(dims);
+    const int packed = !streams && uses_packed(dims);
+    const int transposed = !streams && !packed && forward_transposes_W(dims);
     if (U != NULL && uses_packed_U(dims)) {
         /* s = x @ U.T  (T*B, H): the input projection of every step in one product */
-        real *packed_U = work + packed_W_len(dims);
+        real *packed_U = work + forward_W_len(dims);
         PACK(1, D, H, U, D, packed_U); /* U.T, the (K,N) = (D,H) right-hand side */
         PACKED_GEMM(T * B, H, D, x, D, packed_U, 0, s, H);
     } else if (U != NULL) {
@@ -104,8 +131,12 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
         for (int64_t r = 0; r < T * B; ++r)
             for (int64_t i = 0; i < H; ++i) s[r * H + i] += b[i];
 
+    if (streams && fastrnn_stream_gemm_is_simd()) {
+        FR_SUFFIX(forward_streamed)(dims, f, s0, W, s, work, work + step);
+        return FASTRNN_OK;
+    }
     if (packed) PACK(1, H, H, W, H, work); /* W.T, the (K,N) = (H,H) right-hand side */
-    if (transposed) FR_SUFFIX(transpose)(H, W, work);
+    if (transposed) FR_SUFFIX(transpose)(H, H, W, H, work, H);
     for (int64_t t = 0; t < T; ++t) {
         const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
         real *s_t = s + t * step;

@@ -41,4 +41,18 @@ void fastrnn_stream_gemm_plain_f64(int64_t M, int64_t N, int64_t K, const double
                                    const double *Bm, int64_t ldb, int accumulate, double *C,
                                    int64_t ldc);
 
+/* out (cols, rows) = A (rows, cols).T, row-major with leading dimensions lda >= cols and
+ * ldo >= rows, no overlap: a recurrence in the transposed domain moves its states in and
+ * out with it. AVX-512 in 16 x 16 (float) or 8 x 8 (double) register tiles when the CPU
+ * has it (the plain loop's tiles of a large state, whose rows are 4 KiB apart, thrash L1),
+ * the edges and the _plain twin in plain loops. */
+void fastrnn_transpose_f32(int64_t rows, int64_t cols, const float *A, int64_t lda, float *out,
+                           int64_t ldo);
+void fastrnn_transpose_f64(int64_t rows, int64_t cols, const double *A, int64_t lda, double *out,
+                           int64_t ldo);
+void fastrnn_transpose_plain_f32(int64_t rows, int64_t cols, const float *A, int64_t lda,
+                                 float *out, int64_t ldo);
+void fastrnn_transpose_plain_f64(int64_t rows, int64_t cols, const double *A, int64_t lda,
+                                 double *out, int64_t ldo);
+
 #endif /* FASTRNN_STREAM_GEMM_H */

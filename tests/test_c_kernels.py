@@ -12,7 +12,7 @@ truncated backward passes, sums of full ones over each window; test_generate.c t
 generation kernel against the same stream drawn step by step through the public kernels.
 test_packed_gemm.c the packed recurrent products and the weight-gradient products
 fastrnn_tn_gemm (SIMD and plain loops) with a triple loop; test_stream_gemm.c the
-products with W read in place (SIMD and plain loops) likewise.
+products with W read in place and the transposes (SIMD and plain loops) likewise.
 These tests compile and run them; they need the source tree (csrc/) and a C compiler
 (and valgrind for the memcheck runs, skipped without it).
 """
@@ -41,10 +41,11 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-o
 # inference kernels project 3 rows at a time, so that the small problems there are split
 # into several chunks (cells.h), and run in the transposed domain from B = 3 and H = 4 on
 # (cell_streams), so that both paths meet small problems; the RNN's full BPTT keeps da for
-# 3 rows' worth of steps (rnn.c).
+# 3 rows' worth of steps and its forward streams W from H = 1 on (rnn.c), for its problems
+# of 16 rows or more.
 DEFINES = {
     "test_gated.c": ["-DCELL_CHUNK_ROWS=3", "-DCELL_STREAM_MIN_B=3", "-DCELL_STREAM_MIN_H=4"],
-    "kernel_check.c": ["-DRNN_CHUNK_ELEMENTS=1", "-DRNN_CHUNK_ROWS=3"],
+    "kernel_check.c": ["-DRNN_CHUNK_ELEMENTS=1", "-DRNN_CHUNK_ROWS=3", "-DRNN_STREAM_MIN_H=1"],
 }
 
 

@@ -266,7 +266,8 @@ static void check_statuses(void) {
 int main(void) {
     check_statuses();
     const int64_t sizes[][4] = {{1, 1, 1, 1},  {1, 3, 5, 4},  {5, 1, 3, 7},  {7, 3, 5, 4},
-                                {6, 2, 17, 9}, {4, 5, 1, 33}, {9, 1, 16, 16}};
+                                {6, 2, 17, 9}, {4, 5, 1, 33}, {9, 1, 16, 16},
+                                {3, 17, 5, 13}};
     const int64_t truncations[] = {-1, 0, 1, 2, 5, 100};
     unsigned seed = 1;
     for (size_t c = 0; c < sizeof sizes / sizeof *sizes; ++c)

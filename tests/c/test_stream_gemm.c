@@ -6,8 +6,9 @@
  * kernel's blocks (up to 12, 8 or 6 rows per tile by the tile's width, then chunks of
  * rows), column counts around the vector width (tails inside a vector, column groups of 4
  * vectors), k around the cache line and the kernel's chunks of k, and leading dimensions
- * past the sizes, whose padding must stay untouched. Buffers are malloc'ed to their exact
- * sizes, so that an access past them is caught. Exits non-zero on a failure. */
+ * past the sizes, whose padding must stay untouched; the transposes (SIMD and plain) the
+ * same way, with sizes around their tiles. Buffers are malloc'ed to their exact sizes, so
+ * that an access past them is caught. Exits non-zero on a failure. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -115,7 +116,49 @@ static void check(int64_t M, int64_t N, int64_t K, int accumulate, int64_t pad) 
     free(got);
 }
 
+/* The transposes (SIMD and plain) of a rows x cols matrix with leading dimensions past
+ * the sizes: every element in place, the padding of out untouched. */
+#define DEFINE_TRANSPOSE(real, SUF)                                                         \
+    static int transposed_wrong_##SUF(int64_t rows, int64_t cols, int64_t pad, int plain) { \
+        const int64_t lda = cols + pad, ldo = rows + 2 * pad;                               \
+        real *A = malloc(sizeof(real) * (size_t)(rows * lda));                              \
+        real *out = malloc(sizeof(real) * (size_t)(cols * ldo));                            \
+        for (int64_t i = 0; i < rows * lda; ++i) A[i] = (real)i;                            \
+        for (int64_t i = 0; i < cols * ldo; ++i) out[i] = -1;                               \
+        if (plain)                                                                          \
+            fastrnn_transpose_plain_##SUF(rows, cols, A, lda, out, ldo);                    \
+        else                                                                                \
+            fastrnn_transpose_##SUF(rows, cols, A, lda, out, ldo);                          \
+        int bad = 0;                                                                        \
+        for (int64_t j = 0; j < cols; ++j)                                                  \
+            for (int64_t i = 0; i < ldo; ++i)                                               \
+                bad += out[j * ldo + i] != (i < rows ? A[i * lda + j] : -1);                \
+        free(A);                                                                            \
+        free(out);                                                                          \
+        return bad;                                                                         \
+    }
+DEFINE_TRANSPOSE(float, f32)
+DEFINE_TRANSPOSE(double, f64)
+
+static void check_transposes(void) {
+    /* around the register tiles (8 and 16) and the plain loops' tiles of 32 */
+    const int64_t sizes[] = {1, 7, 8, 9, 16, 17, 33, 64, 70};
+    for (size_t r = 0; r < sizeof sizes / sizeof sizes[0]; ++r)
+        for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; ++c)
+            for (int plain = 0; plain < 2; ++plain) {
+                const int64_t pad = (int64_t)((r + c) % 3);
+                const int bad32 = transposed_wrong_f32(sizes[r], sizes[c], pad, plain);
+                const int bad64 = transposed_wrong_f64(sizes[r], sizes[c], pad, plain);
+                if (bad32 || bad64)
+                    fprintf(stderr, "transpose%s %lld x %lld pad=%lld: %d f32, %d f64 wrong\n",
+                            plain ? " plain" : "", (long long)sizes[r], (long long)sizes[c],
+                            (long long)pad, bad32, bad64);
+                CHECK(bad32 == 0 && bad64 == 0);
+            }
+}
+
 int main(void) {
+    check_transposes();
     printf("SIMD kernel: %s\n", fastrnn_stream_gemm_is_simd() ? "yes" : "no");
     /* rows around the tiles' heights (6, 8, 12) and their sums; columns around a vector of
      * double (8) and of float (16), 3 and 4 vectors, and past a group of 4 (two groups);
