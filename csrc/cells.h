@@ -73,62 +73,6 @@ static inline int cell_streams(const fastrnn_dims *d) {
     return d->B >= CELL_STREAM_MIN_B && d->H >= CELL_STREAM_MIN_H;
 }
 
-/* out (cols,rows) = a.T for a (rows,cols) of float, in 16 x 16 tiles transposed in AVX-512
- * registers (three rounds of shuffles), the edges element by element: the transposes of
- * the transposed domain (x_t.T in, s_t out, every step) at a few % of a step, where the
- * scalar tiles of cells_impl.h's transpose, its twin, take 4-5 % at the large shape
- * (rows of 4 KiB apart on one side). cell_transpose_simd says whether the CPU has it. */
-#if defined(__GNUC__) && defined(__x86_64__) && \
-    ((!defined(__clang__) && __GNUC__ >= 8) || (defined(__clang__) && __clang_major__ >= 8))
-#define CELL_TRANSPOSE_AVX512 1
-#include <immintrin.h>
-static inline int cell_transpose_simd(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }
-__attribute__((target("avx512f"))) static void cell_transpose_avx512_f32(int64_t rows,
-                                                                         int64_t cols,
-                                                                         const float *restrict a,
-                                                                         float *restrict out) {
-    int64_t i0 = 0;
-    for (; i0 + 16 <= rows; i0 += 16) {
-        int64_t j0 = 0;
-        for (; j0 + 16 <= cols; j0 += 16) {
-            __m512 r[16], t[16];
-            for (int k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(a + (i0 + k) * cols + j0);
-            for (int k = 0; k < 16; k += 2) { /* pairs of rows, element by element */
-                t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
-                t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
-            }
-            for (int k = 0; k < 16; k += 4) { /* then pairs of elements */
-                const __m512d t0 = _mm512_castps_pd(t[k]), t1 = _mm512_castps_pd(t[k + 1]);
-                const __m512d t2 = _mm512_castps_pd(t[k + 2]), t3 = _mm512_castps_pd(t[k + 3]);
-                r[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-                r[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-                r[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-                r[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-            }
-            for (int k = 0; k < 4; ++k) { /* then 128-bit lanes, twice */
-                t[k] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0x88);
-                t[k + 4] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0xdd);
-                t[k + 8] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0x88);
-                t[k + 12] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0xdd);
-            }
-            for (int k = 0; k < 4; ++k) {
-                r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
-                r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
-                r[k + 4] = _mm512_shuffle_f32x4(t[k + 4], t[k + 12], 0x88);
-                r[k + 12] = _mm512_shuffle_f32x4(t[k + 4], t[k + 12], 0xdd);
-            }
-            for (int k = 0; k < 16; ++k) _mm512_storeu_ps(out + (j0 + k) * rows + i0, r[k]);
-        }
-        for (int64_t i = i0; i < i0 + 16; ++i)
-            for (int64_t j = j0; j < cols; ++j) out[j * rows + i] = a[i * cols + j];
-    }
-    for (int64_t i = i0; i < rows; ++i)
-        for (int64_t j = 0; j < cols; ++j) out[j * rows + i] = a[i * cols + j];
-}
-#else
-#define CELL_TRANSPOSE_AVX512 0
-#endif
-
 /* On a helper of cells_impl.h that one of the two cells does not call (no warning). */
 #if defined(__GNUC__)
 #define CELL_MAYBE_UNUSED __attribute__((unused))

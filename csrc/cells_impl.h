@@ -43,17 +43,12 @@ static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restric
         }
 }
 
-/* transpose, through cell_transpose_avx512_f32 (cells.h) for float on a CPU with AVX-512:
- * the transposes of every step in the transposed domain. */
+/* out (cols,rows) = a.T for a dense (rows,cols): the transposes of every step in the
+ * transposed domain, in register tiles where the CPU allows (stream_gemm.h), where the
+ * scalar tiles of transpose above take 4-5 % of a step at the large shape. */
 static void FR_SUFFIX(transpose_step)(int64_t rows, int64_t cols, const real *restrict a,
                                       real *restrict out) {
-#if CELL_TRANSPOSE_AVX512
-    if (sizeof(real) == sizeof(float) && cell_transpose_simd()) {
-        cell_transpose_avx512_f32(rows, cols, (const float *)a, (float *)out);
-        return;
-    }
-#endif
-    FR_SUFFIX(transpose)(rows, cols, a, out);
+    FR_SUFFIX(fastrnn_transpose)(rows, cols, a, cols, out, rows);
 }
 
 /* C (M,N) = A (M,K) @ Bm (K,N), or C += it when accumulate, A the weights read in place

@@ -11,7 +11,7 @@
  *             it; the truncated window keeps da of every step, then one GEMM each.
  * The per-step products use W packed once per call (packed_gemm.h) when the CPU allows,
  * and so do the input projection and dx with U packed, for U up to 512 x 512 elements;
- * full BPTT's dU and dW then read da, x and s in place (fastrnn_tn_gemm) up to H = 256.
+ * full BPTT's dU and dW then read da, x and s in place (fastrnn_tn_gemm) up to H = 256;
  * the forward of a large W reads it in place instead (stream_gemm.h, forward_streams).
  * The bodies live in rnn_impl.h, instantiated here for float and double. */
 #include <stddef.h>
