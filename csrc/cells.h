@@ -83,7 +83,4 @@ static inline int cell_streams(const fastrnn_dims *d) {
 /* Rows per partial sum in the bias gradients (sum_rows in cells_impl.h). */
 #define CELL_ROW_BLOCK 64
 
-/* Side of the square tiles of transpose in cells_impl.h. */
-#define CELL_TILE 32
-
 #endif /* FASTRNN_CELLS_H */

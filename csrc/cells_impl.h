@@ -30,24 +30,12 @@ static void FR_SUFFIX(times_gate)(int64_t rows, int64_t H, int64_t stride, const
         for (int64_t j = 0; j < H; ++j) out[r * H + j] = in[r * H + j] * gate[r * stride + j];
 }
 
-/* out = a.T for a (rows, cols): out (cols, rows), in tiles of CELL_TILE x CELL_TILE so that
- * both sides are walked in cache-sized pieces. */
+/* out (cols,rows) = a.T for a dense (rows,cols), in register tiles where the CPU allows
+ * (fastrnn_transpose, stream_gemm.h): W.T for the BLAS path, and the transposes of every
+ * step in the transposed domain, where scalar tiles took 4-5 % of a step at the large shape
+ * (rows 4 KiB apart on one side). */
 static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restrict a,
                                  real *restrict out) {
-    for (int64_t i0 = 0; i0 < rows; i0 += CELL_TILE)
-        for (int64_t j0 = 0; j0 < cols; j0 += CELL_TILE) {
-            const int64_t i1 = i0 + CELL_TILE < rows ? i0 + CELL_TILE : rows;
-            const int64_t j1 = j0 + CELL_TILE < cols ? j0 + CELL_TILE : cols;
-            for (int64_t i = i0; i < i1; ++i)
-                for (int64_t j = j0; j < j1; ++j) out[j * rows + i] = a[i * cols + j];
-        }
-}
-
-/* out (cols,rows) = a.T for a dense (rows,cols): the transposes of every step in the
- * transposed domain, in register tiles where the CPU allows (stream_gemm.h), where the
- * scalar tiles of transpose above take 4-5 % of a step at the large shape. */
-static void FR_SUFFIX(transpose_step)(int64_t rows, int64_t cols, const real *restrict a,
-                                      real *restrict out) {
     FR_SUFFIX(fastrnn_transpose)(rows, cols, a, cols, out, rows);
 }
 
@@ -70,10 +58,10 @@ static void FR_SUFFIX(streamed_input)(int64_t B, int64_t D, int64_t GH, const re
                                       const real *restrict U, real *restrict x_T,
                                       real *restrict a_T) {
     if (U != NULL) {
-        FR_SUFFIX(transpose_step)(B, D, x_t, x_T);
+        FR_SUFFIX(transpose)(B, D, x_t, x_T);
         FR_SUFFIX(stream_product)(GH, B, D, U, D, x_T, 0, a_T);
     } else {
-        FR_SUFFIX(transpose_step)(B, GH, x_t, a_T);
+        FR_SUFFIX(transpose)(B, GH, x_t, a_T);
     }
 }
 

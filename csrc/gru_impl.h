@@ -150,7 +150,7 @@ static void FR_SUFFIX(gru_infer_streamed)(const fastrnn_dims *dims, const real *
         FR_SUFFIX(stream_product)(2 * H, B, H, W, H, h_T, 1, a_T);
         FR_SUFFIX(stream_product)(H, B, H, W + 2 * H * H, H, h_T, 0, hn_T);
         FR_SUFFIX(gru_step_streamed)(B, H, a_T, hn_T, bias, h_T);
-        FR_SUFFIX(transpose_step)(H, B, h_T, s + t * step);
+        FR_SUFFIX(transpose)(H, B, h_T, s + t * step);
     }
 }
 

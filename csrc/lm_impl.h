@@ -257,8 +257,8 @@ static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_cols)(
  * Prefetches the H cache lines of THIN_BLOCK * H doubles from ahead for writing, as far
  * as the steps go. */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_dV_block)(
-    int64_t rows, int nv, int64_t H, int64_t ld, const real *restrict p,
-    const real *restrict s, real *restrict dVb, const real *ahead) {
+    int64_t rows, int nv, int64_t H, int64_t ld, const real *restrict p, const real *restrict s,
+    real *restrict dVb, const real *ahead) {
     int64_t i0 = 0, line = 0;
 #define FR_LINES (rows < H - line ? rows : H - line)
     for (; i0 + 2 * LANES <= H; i0 += 2 * LANES, line += FR_LINES)

@@ -147,8 +147,8 @@ static void FR_SUFFIX(lstm_infer_streamed)(const fastrnn_dims *dims, const real 
         /* a.T += W @ s_{t-1}.T  (4H, B): all four gates in one product */
         FR_SUFFIX(stream_product)(G, B, H, W, H, h_T, 1, a_T);
         FR_SUFFIX(lstm_step_streamed)(B, H, bias, a_T, c_T, h_T);
-        FR_SUFFIX(transpose_step)(H, B, h_T, s + t * step);
-        if (every_c) FR_SUFFIX(transpose_step)(H, B, c_T, c + t * step);
+        FR_SUFFIX(transpose)(H, B, h_T, s + t * step);
+        if (every_c) FR_SUFFIX(transpose)(H, B, c_T, c + t * step);
     }
     if (!every_c) FR_SUFFIX(transpose)(H, B, c_T, c);
 }

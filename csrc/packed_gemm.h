@@ -86,8 +86,7 @@ void fastrnn_tn_gemm_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_
 void fastrnn_tn_gemm_f64(int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
                          const double *Bm, int64_t ldb, int accumulate, double *C, int64_t ldc);
 void fastrnn_tn_gemm_plain_f32(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                               const float *Bm, int64_t ldb, int accumulate, float *C,
-                               int64_t ldc);
+                               const float *Bm, int64_t ldb, int accumulate, float *C, int64_t ldc);
 void fastrnn_tn_gemm_plain_f64(int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
                                const double *Bm, int64_t ldb, int accumulate, double *C,
                                int64_t ldc);

@@ -325,8 +325,8 @@ AVX512_FN static void FR_SUFFIX(tn_tile_any)(int mr, int nv, int64_t K, const re
 static void FR_SUFFIX(tn_gemm_avx512)(int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
                                       const real *Bm, int64_t ldb, int accumulate, real *C,
                                       int64_t ldc) {
-    const int lo = (ldb * (int64_t)sizeof(real)) % 64 == 0
-                       ? (int)((uintptr_t)Bm % 64 / sizeof(real)) : 0;
+    const int lo =
+        (ldb * (int64_t)sizeof(real)) % 64 == 0 ? (int)((uintptr_t)Bm % 64 / sizeof(real)) : 0;
     const int64_t cols = N + lo, vecs = (cols + NR - 1) / NR, groups = (vecs + 3) / 4;
     const MASK all = (MASK) ~(MASK)0;
     const int64_t end = cols - (vecs - 1) * NR; /* lanes of the last vector, 1..NR */

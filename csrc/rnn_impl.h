@@ -61,20 +61,6 @@ static void FR_SUFFIX(sum_rows)(int64_t rows, int64_t H, const real *restrict a,
     }
 }
 
-/* out (cols, rows) = a (rows, cols).T, leading dimensions lda and ldo, in tiles so that both
- * sides stay in cache for large sizes. */
-static void FR_SUFFIX(transpose)(int64_t rows, int64_t cols, const real *restrict a, int64_t lda,
-                                 real *restrict out, int64_t ldo) {
-    const int64_t tile = 32;
-    for (int64_t i0 = 0; i0 < rows; i0 += tile)
-        for (int64_t j0 = 0; j0 < cols; j0 += tile) {
-            const int64_t i1 = i0 + tile < rows ? i0 + tile : rows;
-            const int64_t j1 = j0 + tile < cols ? j0 + tile : cols;
-            for (int64_t i = i0; i < i1; ++i)
-                for (int64_t j = j0; j < j1; ++j) out[j * ldo + i] = a[i * lda + j];
-        }
-}
-
 /* The recurrence of the forward with W read in place (rnn.c, forward_streams): per step
  *   q = s_t.T (the input projection), q += W @ p, q = f(q), s_t = q.T
  * in the transposed domain, where p holds s_{t-1}.T; then q is the next step's p.
@@ -136,7 +122,7 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_forward)(const fastrnn_dims *dims, fastrnn_
         return FASTRNN_OK;
     }
     if (packed) PACK(1, H, H, W, H, work); /* W.T, the (K,N) = (H,H) right-hand side */
-    if (transposed) FR_SUFFIX(transpose)(H, H, W, H, work, H);
+    if (transposed) FR_SUFFIX(fastrnn_transpose)(H, H, W, H, work, H);
     for (int64_t t = 0; t < T; ++t) {
         const real *s_prev = t > 0 ? s + (t - 1) * step : s0;
         real *s_t = s + t * step;
@@ -167,9 +153,9 @@ static void FR_SUFFIX(backward_full)(const fastrnn_dims *dims, fastrnn_nonlinear
                                      const real *restrict packed, const real *restrict packed_U,
                                      const real *restrict s, const real *restrict ds,
                                      const real *restrict ds_last, real *restrict da,
-                                     real *restrict partial, real *restrict sums,
-                                     real *restrict dx, real *restrict ds0, real *restrict dU,
-                                     real *restrict dW, real *restrict db) {
+                                     real *restrict partial, real *restrict sums, real *restrict dx,
+                                     real *restrict ds0, real *restrict dU, real *restrict dW,
+                                     real *restrict db) {
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H;
     const int64_t step = B * H, chunk_steps = backward_chunk_steps(dims);
     const int tn = tn_pays(dims);
@@ -304,8 +290,8 @@ fastrnn_status FR_SUFFIX(fastrnn_rnn_backward_ds_last)(
         if (packed) PACK(0, H, H, W, H, packed_W); /* W itself, the (K,N) = (H,H) right-hand side */
         if (dx_packed) PACK(0, H, dims->D, U, dims->D, packed_U); /* U, the (H,D) right-hand side */
         FR_SUFFIX(backward_full)(dims, f, x, s0, U, W, packed ? packed_W : NULL,
-                                 dx_packed ? packed_U : NULL, s, ds, ds_last, da, partial, sums,
-                                 dx, ds0, dU, dW, db);
+                                 dx_packed ? packed_U : NULL, s, ds, ds_last, da, partial, sums, dx,
+                                 ds0, dU, dW, db);
         return FASTRNN_OK;
     }
     /* work: da (T,B,H), partial sums of db (H), the truncated propagation's two (T,B,H)
