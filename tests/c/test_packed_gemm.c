@@ -14,13 +14,8 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "gemm_check.h"
 #include "packed_gemm.h"
-
-/* A reproducible value in [-1, 1). */
-static double value(uint64_t *state) {
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*state >> 11) / (double)(1ull << 52) - 1.0;
-}
 
 typedef struct {
     int64_t M, N, K, lda, ldc, ldw, wrows;
@@ -31,23 +26,8 @@ typedef struct {
 /* Counts elements of got (M, ldc) off [C0 +] A @ op(W) by more than tol relative to the
  * size of the terms, and padding columns that changed. */
 static int wrong(const problem *p, const double *got, double tol) {
-    int bad = 0;
-    for (int64_t m = 0; m < p->M; ++m)
-        for (int64_t n = 0; n < p->ldc; ++n) {
-            const double c0 = p->C0[m * p->ldc + n], g = got[m * p->ldc + n];
-            if (n >= p->N) { /* padding: untouched */
-                bad += !(g == c0 || (isnan(g) && isnan(c0)));
-                continue;
-            }
-            double want = p->accumulate ? c0 : 0, scale = p->accumulate ? fabs(c0) : 0;
-            for (int64_t k = 0; k < p->K; ++k) {
-                const double w = p->trans ? p->W[n * p->ldw + k] : p->W[k * p->ldw + n];
-                want += p->A[m * p->lda + k] * w;
-                scale += fabs(p->A[m * p->lda + k] * w);
-            }
-            bad += !(fabs(g - want) <= tol * (scale + 1e-30));
-        }
-    return bad;
+    return wrong_product(p->M, p->N, p->K, p->A, p->lda, p->W, p->ldw, p->trans, p->accumulate,
+                         p->C0, p->ldc, got, tol);
 }
 
 #define DEFINE_RUN(real, SUF)                                                                    \

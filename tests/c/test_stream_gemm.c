@@ -15,13 +15,8 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "gemm_check.h"
 #include "stream_gemm.h"
-
-/* A reproducible value in [-1, 1). */
-static double value(uint64_t *state) {
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*state >> 11) / (double)(1ull << 52) - 1.0;
-}
 
 typedef struct {
     int64_t M, N, K, lda, ldb, ldc;
@@ -32,23 +27,8 @@ typedef struct {
 /* Counts elements of got (M, ldc) off [C0 +] A @ Bm by more than tol relative to the size
  * of the terms, and padding columns that changed. */
 static int wrong(const problem *p, const double *got, double tol) {
-    int bad = 0;
-    for (int64_t m = 0; m < p->M; ++m)
-        for (int64_t n = 0; n < p->ldc; ++n) {
-            const double c0 = p->C0[m * p->ldc + n], g = got[m * p->ldc + n];
-            if (n >= p->N) { /* padding: untouched */
-                bad += !(g == c0 || (isnan(g) && isnan(c0)));
-                continue;
-            }
-            double want = p->accumulate ? c0 : 0, scale = p->accumulate ? fabs(c0) : 0;
-            for (int64_t k = 0; k < p->K; ++k) {
-                const double t = p->A[m * p->lda + k] * p->Bm[k * p->ldb + n];
-                want += t;
-                scale += fabs(t);
-            }
-            bad += !(fabs(g - want) <= tol * (scale + 1e-30));
-        }
-    return bad;
+    return wrong_product(p->M, p->N, p->K, p->A, p->lda, p->Bm, p->ldb, 0, p->accumulate, p->C0,
+                         p->ldc, got, tol);
 }
 
 #define DEFINE_RUN(real, SUF)                                                                    \
