@@ -370,29 +370,28 @@ int64_t fastrnn_gru_forward_work_len(const fastrnn_dims *dims);
  *   x (T,B,D), s0 (B,H), U (3H,D), W (3H,H)   in   U may be NULL (x is U x_t)
  *   b_ih (3H,), b_hh (3H,)                     in   or NULL
  *   s (T,B,H)                                  out  every hidden state
- *   gates (T,B,3H), hn (T,B,H)                 out  r, z, n and hn_t of every step
+ *   gates (T,B,3H)                             out  r, z, n of every step
  *   work  fastrnn_gru_forward_work_len(dims) elements, undefined after
+ * hn_t is not kept: fastrnn_gru_backward recomputes it from s and W (T*B*H less memory).
  * Returns FASTRNN_OK, FASTRNN_ERR_DIMS, FASTRNN_ERR_ARG or FASTRNN_ERR_NO_BLAS. */
 fastrnn_status fastrnn_gru_forward_f32(const fastrnn_dims *dims, const float *restrict x,
                                        const float *restrict s0, const float *restrict U,
                                        const float *restrict W, const float *restrict b_ih,
                                        const float *restrict b_hh, float *restrict s,
-                                       float *restrict gates, float *restrict hn,
-                                       float *restrict work);
+                                       float *restrict gates, float *restrict work);
 fastrnn_status fastrnn_gru_forward_f64(const fastrnn_dims *dims, const double *restrict x,
                                        const double *restrict s0, const double *restrict U,
                                        const double *restrict W, const double *restrict b_ih,
                                        const double *restrict b_hh, double *restrict s,
-                                       double *restrict gates, double *restrict hn,
-                                       double *restrict work);
+                                       double *restrict gates, double *restrict work);
 
-/* Elements of workspace fastrnn_gru_infer_* needs (0 on bad dims): the forward's, the gates
- * of a chunk of steps, a few hundred rows of (3H,), not T*B of them, and hn of one step;
+/* Elements of workspace fastrnn_gru_infer_* needs (0 on bad dims): the forward's and the
+ * gates of a chunk of steps, a few hundred rows of (3H,), not T*B of them;
  * or, for the larger B and H, where it runs in the transposed domain with W read in place
  * (csrc/cells.h), O(B*(D + 3H)): no copy of W. */
 int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims);
 
-/* GRU forward for inference: fastrnn_gru_forward without gates and hn, which it keeps for a
+/* GRU forward for inference: fastrnn_gru_forward without the gates, which it keeps for a
  * chunk of steps in its workspace, so that nothing of size T*B*3H or T*B*H but s is held.
  *   x, s0, U, W, b_ih, b_hh   in   as for fastrnn_gru_forward
  *   s (T,B,H)                 out  every hidden state, as there
@@ -413,8 +412,10 @@ fastrnn_status fastrnn_gru_infer_f64(const fastrnn_dims *dims, const double *res
 int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate);
 
 /* GRU backward through T steps.
- *   x, s0, U, W                         in   same arrays as the forward call
- *   s (T,B,H), gates (T,B,3H), hn (T,B,H)  in  written by the forward call
+ *   x, s0, U, W, b_hh                   in   same arrays as the forward call (b_hh may be
+ *                                            NULL as there; its n block b_hn enters
+ *                                            hn_t = W_n s_{t-1} + b_hn, recomputed here)
+ *   s (T,B,H), gates (T,B,3H)           in   written by the forward call
  *   ds (T,B,H)                          in   dL/ds_t arriving at every step from outside
  *   ds_last (B,H)                       in   added to ds at step T-1 (the final state's
  *                                            gradient), or NULL for zeros
@@ -426,14 +427,14 @@ int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate
  * and the other not) or FASTRNN_ERR_NO_BLAS. */
 fastrnn_status fastrnn_gru_backward_f32(
     const fastrnn_dims *dims, int64_t truncate, const float *restrict x, const float *restrict s0,
-    const float *restrict U, const float *restrict W, const float *restrict s,
-    const float *restrict gates, const float *restrict hn, const float *restrict ds,
+    const float *restrict U, const float *restrict W, const float *restrict b_hh,
+    const float *restrict s, const float *restrict gates, const float *restrict ds,
     const float *restrict ds_last, float *restrict dx, float *restrict ds0, float *restrict dU,
     float *restrict dW, float *restrict db_ih, float *restrict db_hh, float *restrict work);
 fastrnn_status fastrnn_gru_backward_f64(
     const fastrnn_dims *dims, int64_t truncate, const double *restrict x, const double *restrict s0,
-    const double *restrict U, const double *restrict W, const double *restrict s,
-    const double *restrict gates, const double *restrict hn, const double *restrict ds,
+    const double *restrict U, const double *restrict W, const double *restrict b_hh,
+    const double *restrict s, const double *restrict gates, const double *restrict ds,
     const double *restrict ds_last, double *restrict dx, double *restrict ds0, double *restrict dU,
     double *restrict dW, double *restrict db_ih, double *restrict db_hh, double *restrict work);
 

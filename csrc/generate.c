@@ -70,9 +70,9 @@ int64_t fastrnn_generate_work_len(const fastrnn_generate_dims *dims) {
     if (!generate_dims_ok(dims)) return 0;
     const int64_t n = rows_of(dims), GH = gates_of(dims->cell) * dims->H;
     /* for n rows: x (n,G*H) the looked-up columns, gates (n,G*H), two (n,H) for the states
-     * of a layer and of the one below, c and hn (n,H) the LSTM's cell states and the GRU's
-     * recurrent n term; then the cell kernel's own workspace */
-    return n * (2 * GH + 4 * dims->H) + max_cell_work_len(dims);
+     * of a layer and of the one below, c (n,H) the LSTM's cell states; then the cell
+     * kernel's own workspace */
+    return n * (2 * GH + 3 * dims->H) + max_cell_work_len(dims);
 }
 
 int64_t fastrnn_generate_draw_work_len(const fastrnn_generate_dims *dims) {

@@ -27,8 +27,8 @@ static fastrnn_status FR_SUFFIX(advance)(const fastrnn_generate_dims *d, const F
                                          real *restrict c_state, real *restrict work) {
     const int64_t H = d->H, GH = gates_of(d->cell) * H, rows = rows_of(d);
     real *x = work, *gates = x + rows * GH, *s_a = gates + rows * GH, *s_b = s_a + rows * H;
-    real *c = s_b + rows * H, *hn = c + rows * H;
-    real *cell_work = max_cell_work_len(d) > 0 ? hn + rows * H : NULL;
+    real *c = s_b + rows * H;
+    real *cell_work = max_cell_work_len(d) > 0 ? c + rows * H : NULL;
     const fastrnn_dims lookup = {n, 1, d->K, GH};
     fastrnn_status status = FR_SUFFIX(fastrnn_embedding_forward)(&lookup, ids, lm->U[0], x);
     const real *in = x; /* layer k's input: the looked-up projection, or layer k-1's states */
@@ -47,7 +47,7 @@ static fastrnn_status FR_SUFFIX(advance)(const fastrnn_generate_dims *d, const F
                 break;
             case FASTRNN_CELL_GRU:
                 status = FR_SUFFIX(fastrnn_gru_forward)(&call, in, h_k, U, lm->W[k], b_ih, b_hh, s,
-                                                        gates, hn, cell_work);
+                                                        gates, cell_work);
                 break;
             default:
                 status = FR_SUFFIX(fastrnn_rnn_forward)(&call, d->f, in, h_k, U, lm->W[k], b_ih, s,

@@ -7,7 +7,8 @@
  * Legend: x (T,B,D) inputs, s (T,B,H) hidden states, s0 (B,H) the state before step 0,
  * U (3H,D) and W (3H,H) the gates' weights stacked in the order r, z, n (torch's weight_ih
  * and weight_hh), b_ih and b_hh (3H,); gates (T,B,3H) the gate values r, z, n of every
- * step, hn (T,B,H) the recurrent part of n's pre-activation; gradients are "d" + name.
+ * step; hn = W_n s_{t-1} the recurrent part of n's pre-activation, which r multiplies; the
+ * forward pass does not keep it, the backward recomputes it; gradients are "d" + name.
  * Time-major, C-contiguous.
  * U may be NULL: x is then the input projection U x_t itself (T,B,3H), for token input
  * (an embedding lookup), and the backward pass's dx is the gradient on it.
@@ -22,7 +23,7 @@
  *             simd.h): the biases, the vectorized sigmoid and tanh on the gate blocks, s_t.
  *   inference the same, but with the gates projected about 512 rows (whole steps) at a
  *             time into one workspace buffer (cells.h), so that nothing of T*B*3H is held
- *             (fastrnn_gru_infer), nor hn (one step's); a GEMM of 512 rows still runs near
+ *             (fastrnn_gru_infer); a GEMM of 512 rows still runs near
  *             full speed. For the larger B and H (cell_streams in cells.h) it runs in the
  *             transposed domain instead, the batch on the columns, U and W read in place
  *             (stream_gemm.h; gru_infer_streamed): O(B*(D + 3H)) of workspace, no packed W
@@ -33,10 +34,14 @@
  *             what reaches s_{t-1} is two products per step, dgx's r and z blocks @ W's
  *             (2H,H) rows and dhn @ W's last H rows (packed once per call when the
  *             forward's W is); the bias gradients are summed in the same pass. dgx and dhn
- *             are kept for a chunk of about 512 rows (whole steps, as in inference), and
- *             once the sweep has passed a chunk, its share of dU, dW and its rows of dx are
- *             GEMMs over the chunk's rows (dx on U packed, as in the forward). The
- *             per-output window keeps dgx and dgh for all steps and runs those GEMMs once.
+ *             are kept for a chunk of about 512 rows (whole steps, as in inference), and hn
+ *             for the chunk is recomputed before the sweep enters it, one GEMM
+ *             s_{t-1} @ W_n.T over its rows: 1/18 more of training's multiply-adds, where
+ *             keeping it from the forward would hold T*B*H more (a third of the gates) for
+ *             the whole call. Once the sweep has passed a chunk, its share of dU, dW and
+ *             its rows of dx are GEMMs over the chunk's rows (dx on U packed, as in the
+ *             forward). The per-output window keeps dgx and dgh for all steps and runs
+ *             those GEMMs once.
  * The bodies live in gru_impl.h (and cells_impl.h), instantiated for float and double. */
 #include <stddef.h>
 #include <string.h>
@@ -75,24 +80,24 @@ int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims) {
     /* in the transposed domain: the biases (4H), x_t.T (D,B), a.T (3H,B), hn.T and h.T
      * (H,B) (gru_infer_streamed in gru_impl.h) */
     if (cell_streams(dims)) return 4 * dims->H + dims->B * (dims->D + 5 * dims->H);
-    /* the forward's, then the gates of one chunk of steps (cells.h) and hn of one step */
-    return fastrnn_gru_forward_work_len(dims) +
-           (cell_chunk_steps(dims) * 3 + 1) * dims->B * dims->H;
+    /* the forward's, then the gates of one chunk of steps (cells.h) */
+    return fastrnn_gru_forward_work_len(dims) + cell_chunk_steps(dims) * 3 * dims->B * dims->H;
 }
 
 int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate) {
     if (!cell_dims_ok(dims, 3)) return 0;
     const int64_t states = dims->T * dims->B * dims->H, G = 3 * dims->H;
-    /* Full BPTT: W's r and z rows (2H,H) and its n rows (H,H) packed, dgx and dhn for a
-     * chunk of steps (cells.h), (rows,3H) and (rows,H), 2 * 4H for the bias gradients' sums
-     * and U packed (when it fits; gru_backward_sweep in gru_impl.h). A window shorter than
-     * the sequence: dgx and dgh (T,B,3H), 3H for the partial sums, and the lag-by-lag
-     * buffers dgx_lag, dgh_lag (T,B,3H) and gs (T,B,H) (gru_backward_truncated). */
+    /* Full BPTT: W's r and z rows (2H,H) and its n rows (H,H) packed, dgx, dhn and hn for a
+     * chunk of steps (cells.h), (rows,3H), (rows,H) and (rows,H), b_hn (H), 2 * 4H for the
+     * bias gradients' sums and U packed (when it fits; gru_backward_sweep in gru_impl.h). A
+     * window shorter than the sequence: dgx and dgh (T,B,3H), 3H for the partial sums, the
+     * lag-by-lag buffers dgx_lag, dgh_lag (T,B,3H) and gs (T,B,H) (gru_backward_truncated),
+     * hn (T,B,H) and b_hn (H). */
     if (truncate < 0 || truncate >= dims->T - 1)
         return cell_pack_len(2 * dims->H, dims->H) + cell_pack_len(dims->H, dims->H) +
-               cell_chunk_steps(dims) * dims->B * 4 * dims->H + 8 * dims->H +
+               cell_chunk_steps(dims) * dims->B * 5 * dims->H + 9 * dims->H +
                gru_packed_U_len(dims, G, dims->D);
-    return 13 * states + G;
+    return 14 * states + G + dims->H;
 }
 
 #define real float

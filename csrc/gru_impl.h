@@ -12,44 +12,42 @@
  *   gh (B,3H)     in: s_{t-1} @ W.T
  *   bias (4H)     in: b_ih + b_hh of r and z (2H), b_in (H), b_hn (H)
  *   s_prev (B,H)  in
- *   hn, s (B,H)   out:  hn = W_n s_{t-1} + b_hn,  s = (1 - z) * n + z * s_prev */
+ *   s (B,H)       out   s = (1 - z) * n + z * s_prev
+ * hn = W_n s_{t-1} + b_hn is not kept: the backward pass recomputes it (gru_backward_sweep). */
 FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(gru_step_forward)(int64_t B, int64_t H, real *restrict a,
                                         const real *restrict gh, const real *restrict bias,
-                                        const real *restrict s_prev, real *restrict hn,
-                                        real *restrict s) {
+                                        const real *restrict s_prev, real *restrict s) {
     const real *b_r = bias, *b_z = bias + H, *b_in = bias + 2 * H, *b_hn = bias + 3 * H;
     for (int64_t m = 0; m < B; ++m) {
         real *r = a + m * 3 * H, *z = r + H, *n = r + 2 * H;
         const real *gh_r = gh + m * 3 * H, *gh_z = gh_r + H, *gh_n = gh_r + 2 * H;
         const real *sp = s_prev + m * H;
-        real *hn_m = hn + m * H, *sm = s + m * H;
+        real *sm = s + m * H;
         for (int64_t j = 0; j < H; ++j) {
             const real r_j = FR_SUFFIX(sigmoid_one)(r[j] + (gh_r[j] + b_r[j]));
             const real z_j = FR_SUFFIX(sigmoid_one)(z[j] + (gh_z[j] + b_z[j]));
             const real hn_j = gh_n[j] + b_hn[j];
             const real n_j = FR_SUFFIX(tanh_one)(n[j] + b_in[j] + r_j * hn_j);
             r[j] = r_j, z[j] = z_j, n[j] = n_j;
-            hn_m[j] = hn_j;
             sm[j] = (1 - z_j) * n_j + z_j * sp[j];
         }
     }
 }
 
 /* The forward pass, projecting the input chunk_steps steps at a time:
- *   gates (T,B,3H), hn (T,B,H)  the caller's arrays, which receive the gate values and hn
- *                   of every step (chunk_steps = T: one projection GEMM over all T*B
- *                   rows), or NULL:
- *   chunk           then (chunk_steps,B,3H) + (B,H) of workspace: the gates of a chunk of
- *                   steps, reused by every chunk, and hn of one step, so that inference
- *                   keeps no gates beyond a few steps' worth.
+ *   gates (T,B,3H)  the caller's array, which receives the gate values of every step
+ *                   (chunk_steps = T: one projection GEMM over all T*B rows), or NULL:
+ *   chunk           then (chunk_steps,B,3H) of workspace: the gates of a chunk of steps,
+ *                   reused by every chunk, so that inference keeps no gates beyond a few
+ *                   steps' worth.
  * Each chunk's projection is still a GEMM over chunk_steps*B rows; then the recurrent
  * terms and the biases step by step as before. */
 static void FR_SUFFIX(gru_forward_chunks)(const fastrnn_dims *dims, int64_t chunk_steps,
                                           const real *restrict x, const real *restrict s0,
                                           const real *restrict U, const real *restrict W,
                                           const real *restrict b_ih, const real *restrict b_hh,
-                                          real *restrict s, real *restrict gates, real *restrict hn,
+                                          real *restrict s, real *restrict gates,
                                           real *restrict chunk, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H;
@@ -91,7 +89,6 @@ static void FR_SUFFIX(gru_forward_chunks)(const fastrnn_dims *dims, int64_t chun
             else
                 GEMM(0, 1, B, G, H, 1, s_prev, H, W, H, 0, gh, G);
             FR_SUFFIX(gru_step_forward)(B, H, a0 + (t - t0) * B * G, gh, bias, s_prev,
-                                        hn != NULL ? hn + t * step : chunk + chunk_steps * B * G,
                                         s + t * step);
         }
     }
@@ -158,15 +155,13 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_forward)(const fastrnn_dims *dims, const re
                                               const real *restrict s0, const real *restrict U,
                                               const real *restrict W, const real *restrict b_ih,
                                               const real *restrict b_hh, real *restrict s,
-                                              real *restrict gates, real *restrict hn,
-                                              real *restrict work) {
+                                              real *restrict gates, real *restrict work) {
     if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
-        work == NULL)
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || work == NULL)
         return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
-    FR_SUFFIX(gru_forward_chunks)(dims, dims->T, x, s0, U, W, b_ih, b_hh, s, gates, hn, NULL, work);
+    FR_SUFFIX(gru_forward_chunks)(dims, dims->T, x, s0, U, W, b_ih, b_hh, s, gates, NULL, work);
     return FASTRNN_OK;
 }
 
@@ -185,22 +180,39 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_infer)(const fastrnn_dims *dims, const real
     }
     real *chunk = work + fastrnn_gru_forward_work_len(dims); /* after W_T, gh and the bias */
     FR_SUFFIX(gru_forward_chunks)(dims, cell_chunk_steps(dims), x, s0, U, W, b_ih, b_hh, s, NULL,
-                                  NULL, chunk, work);
+                                  chunk, work);
     return FASTRNN_OK;
+}
+
+/* hn (steps*B, H) = s_{t-1} @ W_n.T for the steps t0 .. t0+steps-1, one GEMM over their
+ * rows (two from step 0, whose s_{t-1} is s0): the recurrent part of n's pre-activation,
+ * which the forward pass does not keep (it would be T*B*H more memory than the gates) and
+ * the backward needs for r's gradient; b_hn is added where it is read. */
+static void FR_SUFFIX(gru_recurrent_n)(int64_t t0, int64_t steps, int64_t B, int64_t H,
+                                       const real *W, const real *s0, const real *s, real *hn) {
+    const int64_t step = B * H;
+    const real *W_n = W + 2 * H * H;
+    if (t0 > 0) {
+        GEMM(0, 1, steps * B, H, H, 1, s + (t0 - 1) * step, H, W_n, H, 0, hn, H);
+        return;
+    }
+    GEMM(0, 1, B, H, H, 1, s0, H, W_n, H, 0, hn, H);
+    if (steps > 1) GEMM(0, 1, (steps - 1) * B, H, H, 1, s, H, W_n, H, 0, hn + step, H);
 }
 
 /* Backward through a block of rows of the cell, elementwise: every step a lag reaches at
  * once (gru_backward_truncated; the full sweep's steps fold more in, gru_step_backward).
- *   gates (rows,3H), hn (rows,H), s_prev (rows,H)  in   r, z, n; hn_t; s_{t-1}
+ *   gates (rows,3H), hn (rows,H), s_prev (rows,H)  in   r, z, n; W_n s_{t-1}; s_{t-1}
+ *   b_hn (H)       in      hn_t = hn + b_hn
  *   gs (rows,H)    in      dL/ds_t arriving
  *   dgx (rows,3H)  out     dL/d(U x_t + b_ih) = (da_r, da_z, da_n)
  *   dgh (rows,3H)  out     dL/d(W s_{t-1} + b_hh) = (da_r, da_z, da_n * r)
  * Differentiates s_t = (1 - z) n + z s_{t-1} and n = tanh(a_n + r * hn_t). */
 FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(gru_rows_backward)(int64_t rows, int64_t H, const real *restrict gates,
-                                         const real *restrict hn, const real *restrict s_prev,
-                                         const real *restrict gs, real *restrict dgx,
-                                         real *restrict dgh) {
+                                         const real *restrict hn, const real *restrict b_hn,
+                                         const real *restrict s_prev, const real *restrict gs,
+                                         real *restrict dgx, real *restrict dgh) {
     const int64_t G = 3 * H;
     for (int64_t m = 0; m < rows; ++m) {
         const real *r = gates + m * G, *z = r + H, *n = r + 2 * H;
@@ -212,7 +224,7 @@ static void FR_SUFFIX(gru_rows_backward)(int64_t rows, int64_t H, const real *re
             const real ds_j = gs_m[j];
             const real da_n = ds_j * (1 - z[j]) * (1 - n[j] * n[j]);
             const real da_z = ds_j * (sp[j] - n[j]) * z[j] * (1 - z[j]);
-            const real da_r = da_n * hn_m[j] * r[j] * (1 - r[j]);
+            const real da_r = da_n * (hn_m[j] + b_hn[j]) * r[j] * (1 - r[j]);
             dx_r[j] = dh_r[j] = da_r;
             dx_z[j] = dh_z[j] = da_z;
             dx_n[j] = da_n;
@@ -224,17 +236,17 @@ static void FR_SUFFIX(gru_rows_backward)(int64_t rows, int64_t H, const real *re
 /* gru_rows_backward over the first `steps` steps as one block: step 0's s_{t-1} is s0,
  * the others' are the rows of s one step back. */
 static void FR_SUFFIX(gru_steps_backward)(int64_t steps, int64_t B, int64_t H, const real *gates,
-                                          const real *hn, const real *s0, const real *s, real *gs,
-                                          real *dgx, real *dgh) {
+                                          const real *hn, const real *b_hn, const real *s0,
+                                          const real *s, real *gs, real *dgx, real *dgh) {
     const int64_t step = B * H, G = 3 * H;
-    FR_SUFFIX(gru_rows_backward)(B, H, gates, hn, s0, gs, dgx, dgh);
+    FR_SUFFIX(gru_rows_backward)(B, H, gates, hn, b_hn, s0, gs, dgx, dgh);
     if (steps > 1)
-        FR_SUFFIX(gru_rows_backward)((steps - 1) * B, H, gates + B * G, hn + step, s, gs + step,
-                                     dgx + B * G, dgh + B * G);
+        FR_SUFFIX(gru_rows_backward)((steps - 1) * B, H, gates + B * G, hn + step, b_hn, s,
+                                     gs + step, dgx + B * G, dgh + B * G);
 }
 
 /* One step of the full sweep (gru_backward_sweep) for its B rows: gru_rows_backward's
- * arithmetic, with the two passes around it folded in:
+ * arithmetic (gates, hn, b_hn and s_prev as there), with the two passes around it folded in:
  *   ds (B,H)        in      dL/ds_t from above
  *   gs (B,H)        in/out  in: what reached s_t from step t+1; out: (gs + ds) * z, what
  *                           reaches s_{t-1} directly
@@ -246,9 +258,9 @@ static void FR_SUFFIX(gru_steps_backward)(int64_t steps, int64_t B, int64_t H, c
  *                           CELL_ROW_BLOCK rows (*count counts them), as sum_rows does. */
 FASTRNN_SIMD_CLONES
 static void FR_SUFFIX(gru_step_backward)(int64_t B, int64_t H, const real *restrict gates,
-                                         const real *restrict hn, const real *restrict s_prev,
-                                         const real *restrict ds, real *restrict gs,
-                                         real *restrict dgx, real *restrict dhn,
+                                         const real *restrict hn, const real *restrict b_hn,
+                                         const real *restrict s_prev, const real *restrict ds,
+                                         real *restrict gs, real *restrict dgx, real *restrict dhn,
                                          real *restrict partial, real *restrict db,
                                          int64_t *restrict count) {
     const int64_t G = 3 * H;
@@ -262,7 +274,7 @@ static void FR_SUFFIX(gru_step_backward)(int64_t B, int64_t H, const real *restr
             const real ds_j = gs_m[j] + ds_m[j];
             const real da_n = ds_j * (1 - z[j]) * (1 - n[j] * n[j]);
             const real da_z = ds_j * (sp[j] - n[j]) * z[j] * (1 - z[j]);
-            const real da_r = da_n * hn_m[j] * r[j] * (1 - r[j]);
+            const real da_r = da_n * (hn_m[j] + b_hn[j]) * r[j] * (1 - r[j]);
             const real da_hn = da_n * r[j];
             dx_r[j] = da_r, dx_z[j] = da_z, dx_n[j] = da_n, dhn_m[j] = da_hn;
             p_r[j] += da_r, p_z[j] += da_z, p_n[j] += da_n, p_hn[j] += da_hn;
@@ -283,20 +295,22 @@ static void FR_SUFFIX(gru_step_backward)(int64_t B, int64_t H, const real *restr
  * final state's gradient (NULL: zeros). dgh_t @ W is dgx_t's r and z blocks @ W's
  * (2H,H) rows plus dhn_t @ W's last H rows: W_rz and W_n, packed as right-hand sides, or
  * NULL for the BLAS on W itself.
+ * hn, W_n s_{t-1} without b_hn, is recomputed for a chunk of steps before the sweep enters
+ * it (gru_recurrent_n), one GEMM over the chunk's rows.
  * dgx and dhn are kept for a chunk of steps only (cells.h): once the sweep has passed a
  * chunk, its share of dU, dW and its rows of dx are computed, each one GEMM over the
  * chunk's rows (two for dW: its r and z rows from dgx, its n rows from dhn; dU and dW
  * accumulated chunk after chunk), and the next chunk reuses the buffers; the bias
  * gradients are summed during the sweep (gru_step_backward):
- *   dgx (chunk_steps,B,3H), dhn (chunk_steps,B,H); partial, sums (4H). */
+ *   dgx (chunk_steps,B,3H), dhn and hn (chunk_steps,B,H); partial, sums (4H); b_hn (H). */
 static void FR_SUFFIX(gru_backward_sweep)(
     const fastrnn_dims *dims, const real *restrict x, const real *restrict s0,
     const real *restrict U, const real *restrict W, const real *restrict W_rz,
     const real *restrict W_n, const real *restrict U_packed, const real *restrict s,
-    const real *restrict gates, const real *restrict hn, const real *restrict ds,
-    const real *restrict ds_last, real *restrict dgx, real *restrict dhn, real *restrict partial,
-    real *restrict sums, real *restrict dx, real *restrict ds0, real *restrict dU,
-    real *restrict dW, real *restrict db_ih, real *restrict db_hh) {
+    const real *restrict gates, const real *restrict b_hn, const real *restrict ds,
+    const real *restrict ds_last, real *restrict dgx, real *restrict dhn, real *restrict hn,
+    real *restrict partial, real *restrict sums, real *restrict dx, real *restrict ds0,
+    real *restrict dU, real *restrict dW, real *restrict db_ih, real *restrict db_hh) {
     const int64_t T = dims->T, B = dims->B, D = dims->D, H = dims->H, G = 3 * H;
     const int64_t step = B * H, chunk_steps = cell_chunk_steps(dims);
     int64_t count = 0; /* rows in partial */
@@ -308,12 +322,14 @@ static void FR_SUFFIX(gru_backward_sweep)(
     memset(sums, 0, (size_t)(4 * H) * sizeof *sums);
     for (int64_t t1 = T; t1 > 0;) { /* the chunk of steps t0 .. t1-1 */
         const int64_t t0 = t1 > chunk_steps ? t1 - chunk_steps : 0;
+        FR_SUFFIX(gru_recurrent_n)(t0, t1 - t0, B, H, W, s0, s, hn);
         for (int64_t t = t1 - 1; t >= t0; --t) {
             const int64_t o = t * step;
             real *dgx_t = dgx + (t - t0) * B * G, *dhn_t = dhn + (t - t0) * step;
             /* dgx_t, dhn_t, and ds0 = (ds0 + ds_t) * z_t */
-            FR_SUFFIX(gru_step_backward)(B, H, gates + t * B * G, hn + o, t > 0 ? s + o - step : s0,
-                                         ds + o, ds0, dgx_t, dhn_t, partial, sums, &count);
+            FR_SUFFIX(gru_step_backward)(B, H, gates + t * B * G, hn + (t - t0) * step, b_hn,
+                                         t > 0 ? s + o - step : s0, ds + o, ds0, dgx_t, dhn_t,
+                                         partial, sums, &count);
             /* ds0 += dgx_t[:, :2H] @ W[:2H] + dhn_t @ W[2H:]  (B, H) */
             if (W_rz != NULL) {
                 PACKED_GEMM(B, H, 2 * H, dgx_t, G, W_rz, 1, ds0, H);
@@ -370,15 +386,16 @@ static void FR_SUFFIX(gru_backward_sweep)(
  *   gs^{k+1}_j = gs^k_{j+1} * z_{j+1} + dgh^k_{j+1} @ W      j in [0, T-k-1)
  *   dgx_j = sum over k <= K of dgx^k_j, likewise dgh_j
  * s0 receives what every lag passes below step 0: (sum_k gs^k_0) * z_0 + dgh_0 @ W.
- * ds_last (B,H), or NULL, is injected at step T-1 with ds.
+ * ds_last (B,H), or NULL, is injected at step T-1 with ds. hn (T,B,H) = W_n s_{t-1} for every
+ * step (gru_recurrent_n), b_hn (H) added where it is read.
  * work = dgx_lag, dgh_lag (T,B,3H), gs (T,B,H). */
 static void FR_SUFFIX(gru_backward_truncated)(const fastrnn_dims *dims, int64_t K,
                                               const real *restrict W, const real *restrict s0,
                                               const real *restrict s, const real *restrict gates,
-                                              const real *restrict hn, const real *restrict ds,
-                                              const real *restrict ds_last, real *restrict dgx,
-                                              real *restrict dgh, real *restrict ds0,
-                                              real *restrict work) {
+                                              const real *restrict hn, const real *restrict b_hn,
+                                              const real *restrict ds, const real *restrict ds_last,
+                                              real *restrict dgx, real *restrict dgh,
+                                              real *restrict ds0, real *restrict work) {
     const int64_t T = dims->T, B = dims->B, H = dims->H, G = 3 * H;
     const int64_t step = B * H, states = T * step;
     real *dgx_lag = work, *dgh_lag = dgx_lag + T * B * G, *gs = dgh_lag + T * B * G;
@@ -389,7 +406,7 @@ static void FR_SUFFIX(gru_backward_truncated)(const fastrnn_dims *dims, int64_t 
     memset(ds0, 0, (size_t)step * sizeof *ds0);
     for (int64_t k = 0; k <= K; ++k) {
         const int64_t steps = T - k; /* lag k reaches steps 0 .. T-k-1 */
-        FR_SUFFIX(gru_steps_backward)(steps, B, H, gates, hn, s0, s, gs, dgx_lag, dgh_lag);
+        FR_SUFFIX(gru_steps_backward)(steps, B, H, gates, hn, b_hn, s0, s, gs, dgx_lag, dgh_lag);
         FR_SUFFIX(add_into)(steps * B * G, dgx_lag, dgx);
         FR_SUFFIX(add_into)(steps * B * G, dgh_lag, dgh);
         FR_SUFFIX(add_into)(step, gs, ds0);
@@ -406,14 +423,14 @@ static void FR_SUFFIX(gru_backward_truncated)(const fastrnn_dims *dims, int64_t 
 
 fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
     const fastrnn_dims *dims, int64_t truncate, const real *restrict x, const real *restrict s0,
-    const real *restrict U, const real *restrict W, const real *restrict s,
-    const real *restrict gates, const real *restrict hn, const real *restrict ds,
+    const real *restrict U, const real *restrict W, const real *restrict b_hh,
+    const real *restrict s, const real *restrict gates, const real *restrict ds,
     const real *restrict ds_last, real *restrict dx, real *restrict ds0, real *restrict dU,
     real *restrict dW, real *restrict db_ih, real *restrict db_hh, real *restrict work) {
     if (!cell_dims_ok(dims, 3)) return FASTRNN_ERR_DIMS;
-    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || hn == NULL ||
-        ds == NULL || dx == NULL || ds0 == NULL || dW == NULL || work == NULL ||
-        (U != NULL && dU == NULL) || (db_ih == NULL) != (db_hh == NULL))
+    if (x == NULL || s0 == NULL || W == NULL || s == NULL || gates == NULL || ds == NULL ||
+        dx == NULL || ds0 == NULL || dW == NULL || work == NULL || (U != NULL && dU == NULL) ||
+        (db_ih == NULL) != (db_hh == NULL))
         return FASTRNN_ERR_ARG;
     if (U == NULL && dims->D != 3 * dims->H) return FASTRNN_ERR_DIMS;
     if (!fastrnn_blas_ready()) return FASTRNN_ERR_NO_BLAS;
@@ -422,24 +439,29 @@ fastrnn_status FR_SUFFIX(fastrnn_gru_backward)(
         const int64_t rows = cell_chunk_steps(dims) * B;
         real *W_rz = work, *W_n = W_rz + cell_pack_len(2 * H, H);     /* W[:2H], W[2H:] packed */
         real *dgx = W_n + cell_pack_len(H, H), *dhn = dgx + rows * G; /* (rows,3H), (rows,H) */
-        real *partial = dhn + rows * H, *sums = partial + 4 * H;      /* (4H) each */
+        real *hn = dhn + rows * H, *b_hn = hn + rows * H;             /* (rows,H), (H) */
+        real *partial = b_hn + H, *sums = partial + 4 * H;            /* (4H) each */
         real *U_packed = U != NULL && gru_uses_packed_U(dims) ? sums + 4 * H : NULL;
+        FR_SUFFIX(bias_sum)(H, b_hh != NULL ? b_hh + 2 * H : NULL, NULL, b_hn);
         if (cell_uses_packed(dims)) { /* the (K,N) = (2H,H) and (H,H) right-hand sides */
             PACK(0, 2 * H, H, W, H, W_rz);
             PACK(0, H, H, W + 2 * H * H, H, W_n);
         }
         if (U_packed != NULL) PACK(0, G, dims->D, U, dims->D, U_packed); /* U, the (3H,D) one */
         FR_SUFFIX(gru_backward_sweep)(dims, x, s0, U, W, cell_uses_packed(dims) ? W_rz : NULL, W_n,
-                                      U_packed, s, gates, hn, ds, ds_last, dgx, dhn, partial, sums,
-                                      dx, ds0, dU, dW, db_ih, db_hh);
+                                      U_packed, s, gates, b_hn, ds, ds_last, dgx, dhn, hn, partial,
+                                      sums, dx, ds0, dU, dW, db_ih, db_hh);
         return FASTRNN_OK;
     }
     real *dgx = work;                /* (T,B,3H) */
     real *dgh = dgx + T * B * G;     /* (T,B,3H) */
     real *partial = dgh + T * B * G; /* (3H) */
-    real *rest = partial + G;        /* see fastrnn_gru_backward_work_len */
-    FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, ds, ds_last, dgx, dgh,
-                                      ds0, rest);
+    real *rest = partial + G;        /* 7 (T,B,H): see gru_backward_truncated */
+    real *hn = rest + 7 * T * B * H, *b_hn = hn + T * B * H; /* (T,B,H), (H) */
+    FR_SUFFIX(bias_sum)(H, b_hh != NULL ? b_hh + 2 * H : NULL, NULL, b_hn);
+    FR_SUFFIX(gru_recurrent_n)(0, T, B, H, W, s0, s, hn);
+    FR_SUFFIX(gru_backward_truncated)(dims, truncate, W, s0, s, gates, hn, b_hn, ds, ds_last, dgx,
+                                      dgh, ds0, rest);
     FR_SUFFIX(weight_and_input_grads)(dims, G, dgx, dgh, x, s0, s, U, 0, dx, dU, dW);
     if (db_ih != NULL) {
         FR_SUFFIX(sum_rows)(T * B, G, dgx, G, partial, db_ih);

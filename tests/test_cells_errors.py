@@ -211,8 +211,8 @@ LSTM_BACKWARD = (
     "{gates}, z(T, B, H), {dc}, True, {K})"
 )
 GRU_BACKWARD = (
-    "F.gru_backward(z(T, B, D), z(B, H), z(3 * H, D), z(3 * H, H), z(T, B, H), {gates}, {hn}, "
-    "{ds}, True, {K})"
+    "F.gru_backward(z(T, B, D), z(B, H), z(3 * H, D), z(3 * H, H), {b_hh}, z(T, B, H), {gates}, "
+    "{ds}, {K})"
 )
 RAW_CASES = {
     "lstm-forward-T0": (
@@ -264,15 +264,15 @@ RAW_CASES = {
         "b_ih must have shape (3H,) = (12,); got (16,)",
     ),
     "gru-backward-gates": (
-        GRU_BACKWARD.format(gates="z(T, B, 4 * H)", hn="z(T, B, H)", ds="z(T, B, H)", K=-1),
+        GRU_BACKWARD.format(b_hh="z(3 * H)", gates="z(T, B, 4 * H)", ds="z(T, B, H)", K=-1),
         "gates must have shape (T, B, 3H) = (7, 3, 12); got (7, 3, 16)",
     ),
-    "gru-backward-hn": (
-        GRU_BACKWARD.format(gates="z(T, B, 3 * H)", hn="z(T, 1, H)", ds="z(T, B, H)", K=1),
-        "hn must have shape (T, B, H) = (7, 3, 4); got (7, 1, 4)",
+    "gru-backward-b_hh": (
+        GRU_BACKWARD.format(b_hh="z(H)", gates="z(T, B, 3 * H)", ds="z(T, B, H)", K=1),
+        "b_hh must have shape (3H,) = (12,); got (4,)",
     ),
     "gru-backward-ds": (
-        GRU_BACKWARD.format(gates="z(T, B, 3 * H)", hn="z(T, B, H)", ds="z(T, B, 1)", K=-1),
+        GRU_BACKWARD.format(b_hh="None", gates="z(T, B, 3 * H)", ds="z(T, B, 1)", K=-1),
         "ds must have shape (T, B, H) = (7, 3, 4); got (7, 3, 1)",
     ),
 }

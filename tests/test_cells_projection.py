@@ -110,8 +110,8 @@ def test_shape_errors_name_the_projection(backend, cell):
 def test_raw_binding_checks_the_projection_width():
     calls = {
         "lstm": "F.lstm_forward(z(T, B, D), z(B, H), z(B, H), None, z(4 * H, H), None, None)",
-        "gru": "F.gru_backward(z(T, B, D), z(B, H), None, z(3 * H, H), z(T, B, H), "
-        "z(T, B, 3 * H), z(T, B, H), z(T, B, H), False, -1)",
+        "gru": "F.gru_backward(z(T, B, D), z(B, H), None, z(3 * H, H), None, z(T, B, H), "
+        "z(T, B, 3 * H), z(T, B, H), -1)",
     }
     returncode, stderr, outcomes = run_raw_binding_calls(calls, (7, 3, 5, 4))
     assert returncode == 0, stderr

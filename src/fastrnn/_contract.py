@@ -307,7 +307,7 @@ def check_cache(cache, cache_type: type, forward_name: str) -> None:
     G = {RNNCache: 1, LSTMCache: 4, GRUCache: 3}[cache_type]
     shapes = {"x": (T, B, D), "s0": (B, H), "c0": (B, H), "U": (G * H, D), "W": (G * H, H),
               "b": (H,), "b_ih": (G * H,), "b_hh": (G * H,), "c": (T, B, H),
-              "gates": (T, B, G * H), "hn": (T, B, H)}  # fmt: skip
+              "gates": (T, B, G * H)}  # fmt: skip
     if cache_type is RNNCache:
         check_nonlinearity(cache.nonlinearity)
         if cache.U is None:  # x is the input projection
@@ -596,8 +596,9 @@ class LSTMGrads(NamedTuple):
 
 
 class GRUCache(NamedTuple):
-    """What gru_backward needs from gru_forward: its (converted) inputs, the states, the
-    gate values and the recurrent part of n's pre-activation, which r multiplies."""
+    """What gru_backward needs from gru_forward: its (converted) inputs, the states and the
+    gate values. The recurrent part of n's pre-activation, W_n s_{t-1} + b_hn, which r
+    multiplies, is not kept (T*B*H less memory): gru_backward recomputes it."""
 
     x: np.ndarray  # (T, B, D), or (T, B, 3H) when U is None
     s0: np.ndarray  # (B, H)
@@ -607,7 +608,6 @@ class GRUCache(NamedTuple):
     b_hh: np.ndarray | None  # (3H,)
     s: np.ndarray  # (T, B, H)
     gates: np.ndarray  # (T, B, 3H): r, z, n after their sigmoid or tanh
-    hn: np.ndarray  # (T, B, H): W_hn s_{t-1} + b_hn
 
 
 class GRUGrads(NamedTuple):
@@ -680,12 +680,12 @@ def check_gated_forward(gate_names: str, x, states: dict, U, W, b_ih, b_hh):
                 f"{name} must have shape ({G}H,) = ({G * H},) to match {source}; "
                 f"got {_shape(a[name])}"
             )
-    # outputs (the states, the gates and the GRU's hn), workspace, and the inputs in case
-    # they all need converting
+    # outputs (the states and the gates), workspace, and the inputs in case they all need
+    # converting
     S = len(states)
     ensure_memory(
         "lstm_forward" if G == 4 else "gru_forward",
-        dtype.itemsize * (T * B * (D + (S + G + 1) * H) + G * H * (D + 2 * H + B + 2) + S * B * H),
+        dtype.itemsize * (T * B * (D + (S + G) * H) + G * H * (D + 2 * H + B + 2) + S * B * H),
     )
     states = {
         name: np.zeros((B, H), dtype=dtype) if a[name] is None else as_float(a[name], dtype)
@@ -713,11 +713,11 @@ def check_gru_forward(x, s0, U, W, b_ih, b_hh):
 
 def ensure_gated_backward_memory(kernel: str, cache, G: int) -> None:
     """MemoryError before a gated cell's backward pass that cannot fit: its gradients and
-    at most 13 (T, B, H) buffers of workspace (a truncated GRU's)."""
+    at most 14 (T, B, H) buffers of workspace (a truncated GRU's)."""
     T, B, H = cache.s.shape
     D = cache.x.shape[2]
     itemsize = cache.s.dtype.itemsize
-    ensure_memory(kernel, itemsize * (T * B * (D + 13 * H) + G * H * (D + H + 2) + 2 * B * H))
+    ensure_memory(kernel, itemsize * (T * B * (D + 14 * H) + G * H * (D + H + 2) + 2 * B * H))
 
 
 def check_last_state_gradient(name: str, g, states: np.ndarray):

@@ -167,8 +167,8 @@ def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     None with ``need_cache=False``.
     """
     x, s0, U, W, b_ih, b_hh = _contract.check_gru_forward(x, s0, U, W, b_ih, b_hh)
-    s, gates, hn = _kernels.gru_forward(x, s0, U, W, b_ih, b_hh, need_cache)
-    cache = GRUCache(x, s0, U, W, b_ih, b_hh, s, gates, hn) if need_cache else None
+    s, gates = _kernels.gru_forward(x, s0, U, W, b_ih, b_hh, need_cache)
+    cache = GRUCache(x, s0, U, W, b_ih, b_hh, s, gates) if need_cache else None
     return s, cache
 
 
@@ -182,9 +182,9 @@ def gru_backward(ds, cache, *, truncate=None, ds_last=None):
     biases.
     """
     ds, cache, K, ds_last = _contract.check_gru_backward(ds, cache, truncate, ds_last)
-    x, s0, U, W, b_ih, b_hh, s, gates, hn = cache
+    x, s0, U, W, _, b_hh, s, gates = cache
     dx, ds0, dU, dW, db_ih, db_hh = _kernels.gru_backward(
-        x, s0, U, W, s, gates, hn, ds, b_ih is not None, _window(K, x.shape[0]), ds_last
+        x, s0, U, W, b_hh, s, gates, ds, _window(K, x.shape[0]), ds_last
     )
     return GRUGrads(dx, ds0, dU, dW, db_ih, db_hh)
 

@@ -159,11 +159,11 @@ cdef extern from "fastrnn.h" nogil:
     fastrnn_status fastrnn_gru_forward_f32(
         const fastrnn_dims *dims, const float *x, const float *s0, const float *U,
         const float *W, const float *b_ih, const float *b_hh, float *s, float *gates,
-        float *hn, float *work)
+        float *work)
     fastrnn_status fastrnn_gru_forward_f64(
         const fastrnn_dims *dims, const double *x, const double *s0, const double *U,
         const double *W, const double *b_ih, const double *b_hh, double *s, double *gates,
-        double *hn, double *work)
+        double *work)
     int64_t fastrnn_gru_infer_work_len(const fastrnn_dims *dims)
     fastrnn_status fastrnn_gru_infer_f32(
         const fastrnn_dims *dims, const float *x, const float *s0, const float *U,
@@ -175,13 +175,13 @@ cdef extern from "fastrnn.h" nogil:
     int64_t fastrnn_gru_backward_work_len(const fastrnn_dims *dims, int64_t truncate)
     fastrnn_status fastrnn_gru_backward_f32(
         const fastrnn_dims *dims, int64_t truncate, const float *x, const float *s0,
-        const float *U, const float *W, const float *s, const float *gates, const float *hn,
+        const float *U, const float *W, const float *b_hh, const float *s, const float *gates,
         const float *ds, const float *ds_last, float *dx, float *ds0, float *dU, float *dW,
         float *db_ih, float *db_hh, float *work)
     fastrnn_status fastrnn_gru_backward_f64(
         const fastrnn_dims *dims, int64_t truncate, const double *x, const double *s0,
-        const double *U, const double *W, const double *s, const double *gates,
-        const double *hn, const double *ds, const double *ds_last, double *dx, double *ds0,
+        const double *U, const double *W, const double *b_hh, const double *s,
+        const double *gates, const double *ds, const double *ds_last, double *dx, double *ds0,
         double *dU, double *dW, double *db_ih, double *db_hh, double *work)
 
     # ---- generation (issue 7)

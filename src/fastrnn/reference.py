@@ -524,7 +524,6 @@ def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
     H = W.shape[1]
     s = np.empty((T, B, H), dtype=x.dtype)
     gates = np.empty((T, B, 3 * H), dtype=x.dtype)
-    hn = np.empty_like(s)
     for t in range(T):
         s_prev = s[t - 1] if t > 0 else s0
         gx_r, gx_z, gx_n = np.split(_affine(x[t], U, b_ih), 3, axis=1)
@@ -534,8 +533,7 @@ def gru_forward(x, s0, U, W, b_ih=None, b_hh=None, *, need_cache=True):
         n = np.tanh(gx_n + r * gh_n)
         s[t] = (1 - z) * n + z * s_prev
         gates[t] = np.concatenate([r, z, n], axis=1)
-        hn[t] = gh_n
-    cache = GRUCache(x, s0, U, W, b_ih, b_hh, s, gates, hn) if need_cache else None
+    cache = GRUCache(x, s0, U, W, b_ih, b_hh, s, gates) if need_cache else None
     return s, cache
 
 
@@ -564,7 +562,11 @@ def gru_backward(ds, cache, *, truncate=None, ds_last=None):
         projection), the bias gradients when it had no biases.
     """
     ds, cache, K, ds_last = _contract.check_gru_backward(ds, cache, truncate, ds_last)
-    x, s0, U, W, b_ih, b_hh, s, gates, hn = cache
+    x, s0, U, W, b_ih, b_hh, s, gates = cache
+    # hn_t = W_n s_{t-1} + b_hn, which r multiplies, recomputed (the cache does not keep it)
+    H = W.shape[1]
+    s_prev_all = np.concatenate([s0[None], s[:-1]])
+    hn = _affine(s_prev_all, W[2 * H :], None if b_hh is None else b_hh[2 * H :])
 
     def step_backward(t, arriving):
         (ds_t,) = arriving

@@ -34,29 +34,29 @@ typedef struct {
 } problem;
 
 /* The arrays of one problem and of one kernel run, in double; NULL where absent: the
- * inputs X to DC, the forward outputs S to HN, the gradients DX to DBHH. */
-enum { X, S0, C0, U, W, BIH, BHH, DS, DC, S, C, GATES, HN, DX, DS0, DC0, DU, DW, DBIH, DBHH };
+ * inputs X to DC, the forward outputs S to GATES, the gradients DX to DBHH. */
+enum { X, S0, C0, U, W, BIH, BHH, DS, DC, S, C, GATES, DX, DS0, DC0, DU, DW, DBIH, DBHH };
 enum { N_INPUTS = S, N_ARRAYS = DBHH + 1 };
 typedef struct {
     double *v[N_ARRAYS];
 } arrays;
 
-static const char *const NAMES[N_ARRAYS] = {"x",   "s0",  "c0", "U",  "W",     "b_ih", "b_hh",
-                                            "ds",  "dc",  "s",  "c",  "gates", "hn",   "dx",
-                                            "ds0", "dc0", "dU", "dW", "db_ih", "db_hh"};
+static const char *const NAMES[N_ARRAYS] = {"x",  "s0",  "c0",  "U",  "W",  "b_ih",  "b_hh",
+                                            "ds", "dc",  "s",   "c",  "gates", "dx", "ds0",
+                                            "dc0", "dU", "dW", "db_ih", "db_hh"};
 
 /* Element counts of every array. */
 static void sizes(const problem *p, int64_t n[N_ARRAYS]) {
     const int64_t T = p->T, B = p->B, D = p->D, H = p->H, GH = (p->lstm ? 4 : 3) * H;
-    const int64_t all[N_ARRAYS] = {T * B * D, B * H,      B * H,     GH * D,    GH * H,
+    const int64_t all[N_ARRAYS] = {T * B * D, B * H,      B * H,     GH * D, GH * H,
                                    GH,        GH,         T * B * H, T * B * H, T * B * H,
-                                   T * B * H, T * B * GH, T * B * H, T * B * D, B * H,
-                                   B * H,     GH * D,     GH * H,    GH,        GH};
+                                   T * B * H, T * B * GH, T * B * D, B * H,  B * H,
+                                   GH * D,    GH * H,     GH,        GH};
     memcpy(n, all, sizeof all);
 }
 
-/* Which arrays a problem has: c0, c, dc0 for the LSTM only, hn for the GRU only, the
- * biases and their gradients with bias only, dc with p->dc only. */
+/* Which arrays a problem has: c0, c, dc0 for the LSTM only, the biases and their
+ * gradients with bias only, dc with p->dc only. */
 static int present(const problem *p, int k) {
     switch (k) {
         case C0:
@@ -65,8 +65,6 @@ static int present(const problem *p, int k) {
             return p->lstm;
         case DC:
             return p->lstm && p->dc;
-        case HN:
-            return !p->lstm;
         case BIH:
         case BHH:
         case DBIH:
@@ -243,9 +241,9 @@ DEFINE_INFER(double, f64, 1e-13)
             if (r[DBIH] != NULL) memcpy(r[DBHH], r[DBIH], sizeof(real) * (size_t)n[DBIH]);        \
         } else {                                                                                  \
             f = fastrnn_gru_forward_##SUF(&d, r[X], r[S0], r[U], r[W], r[BIH], r[BHH], r[S],      \
-                                          r[GATES], r[HN], fw);                                   \
-            b = fastrnn_gru_backward_##SUF(&d, truncate, r[X], r[S0], r[U], r[W], r[S], r[GATES], \
-                                           r[HN], r[DS], NULL, r[DX], r[DS0], r[DU], r[DW],       \
+                                          r[GATES], fw);                                          \
+            b = fastrnn_gru_backward_##SUF(&d, truncate, r[X], r[S0], r[U], r[W], r[BHH], r[S],   \
+                                           r[GATES], r[DS], NULL, r[DX], r[DS0], r[DU], r[DW],    \
                                            r[DBIH], r[DBHH], bw);                                 \
         }                                                                                         \
         const int same = infer_##SUF(p, r);                                                       \
@@ -380,8 +378,8 @@ static void check_last_step(const problem *p, const arrays *a, int64_t K, const 
               "the backward pass with ds_last, dc_last runs", ctx);
     } else {
         work = malloc(sizeof(double) * (size_t)fastrnn_gru_backward_work_len(&d, K));
-        check(fastrnn_gru_backward_f64(&d, K, a->v[X], a->v[S0], a->v[U], a->v[W], a->v[S],
-                                       a->v[GATES], a->v[HN], g.v[DS], ds_last, g.v[DX], g.v[DS0],
+        check(fastrnn_gru_backward_f64(&d, K, a->v[X], a->v[S0], a->v[U], a->v[W], a->v[BHH],
+                                       a->v[S], a->v[GATES], g.v[DS], ds_last, g.v[DX], g.v[DS0],
                                        g.v[DU], g.v[DW], g.v[DBIH], g.v[DBHH], work) == FASTRNN_OK,
               "the backward pass with ds_last runs", ctx);
     }
@@ -450,7 +448,7 @@ static void check_statuses(void) {
     check(fastrnn_lstm_forward_f64(&d, in, in, in, in, in, NULL, NULL, o[0], o[1], o[2], work) ==
               FASTRNN_ERR_NO_BLAS,
           "no BLAS yet", "lstm");
-    check(fastrnn_gru_forward_f64(&d, in, in, in, in, NULL, NULL, o[0], o[1], o[2], work) ==
+    check(fastrnn_gru_forward_f64(&d, in, in, in, in, NULL, NULL, o[0], o[1], work) ==
               FASTRNN_ERR_NO_BLAS,
           "no BLAS yet", "gru");
     check(fastrnn_lstm_infer_f64(&d, in, in, in, in, in, NULL, NULL, 1, o[0], o[1], work) ==
@@ -488,7 +486,7 @@ static void check_statuses(void) {
     check(fastrnn_lstm_forward_f64(&d, NULL, in, in, in, in, NULL, NULL, o[0], o[1], o[2], work) ==
               FASTRNN_ERR_ARG,
           "a NULL input gives FASTRNN_ERR_ARG", "lstm");
-    check(fastrnn_gru_forward_f64(&d, in, in, in, in, NULL, NULL, o[0], NULL, o[2], work) ==
+    check(fastrnn_gru_forward_f64(&d, in, in, in, in, NULL, NULL, o[0], NULL, work) ==
               FASTRNN_ERR_ARG,
           "a NULL output gives FASTRNN_ERR_ARG", "gru");
     check(fastrnn_lstm_infer_f64(&d, in, in, in, in, in, NULL, NULL, 0, o[0], NULL, work) ==

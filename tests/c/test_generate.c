@@ -103,7 +103,7 @@ static double uniform(int i) { return fmod(0.618033988749895 * (i + 1), 1.0); }
                                  real *cs) {                                                       \
         const int64_t L = m->d.L, GH = gates(m->d.cell) * H;                                       \
         real *x = malloc((size_t)(n * GH) * sizeof *x), *g = malloc((size_t)(n * GH) * sizeof *g); \
-        real *c = malloc((size_t)(n * H) * sizeof *c), *hn = malloc((size_t)(n * H) * sizeof *hn); \
+        real *c = malloc((size_t)(n * H) * sizeof *c);                                            \
         real *s[2] = {malloc((size_t)(n * H) * sizeof(real)),                                      \
                       malloc((size_t)(n * H) * sizeof(real))};                                     \
         CHECK(fastrnn_embedding_forward_##sfx(&(fastrnn_dims){n, 1, K, GH}, ids, m->U[0], x) ==    \
@@ -123,7 +123,7 @@ static double uniform(int i) { return fmod(0.618033988749895 * (i + 1), 1.0); }
                 memcpy(cs + k * H, c + (n - 1) * H, H * sizeof *c);                                \
             } else if (m->d.cell == FASTRNN_CELL_GRU) {                                            \
                 st = fastrnn_gru_forward_##sfx(&d, in, h + k * H, U, m->W[k], m->b_ih[k],          \
-                                               m->b_hh[k], out, g, hn, work);                      \
+                                               m->b_hh[k], out, g, work);                          \
             } else {                                                                               \
                 st = fastrnn_rnn_forward_##sfx(&d, m->d.f, in, h + k * H, U, m->W[k], m->b_ih[k],  \
                                                out, work);                                         \
@@ -135,7 +135,6 @@ static double uniform(int i) { return fmod(0.618033988749895 * (i + 1), 1.0); }
         free(x);                                                                                   \
         free(g);                                                                                   \
         free(c);                                                                                   \
-        free(hn);                                                                                  \
         free(s[0]);                                                                                \
         free(s[1]);                                                                                \
     }                                                                                              \

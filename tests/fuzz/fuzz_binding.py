@@ -102,7 +102,7 @@ def valid_call(name, rng, n, dtype):
         if name == "gru_forward":
             return [*args, p["b_ih"], p["b_hh"]]
         s, cache = R.gru_forward(*args, p["b_ih"], p["b_hh"])
-        return [*args, s, cache.gates, cache.hn, p["ds"], n["bias"], _truncate(n)]
+        return [*args, p["b_hh"], s, cache.gates, p["ds"], _truncate(n)]
     if name == "generate":
         return _generate_call(rng, n, dtype, nl)
     ids = rng.integers(0, K, size=(T, B))
@@ -207,11 +207,10 @@ def expected(name, args):
         return tuple(R.lstm_backward(ds, cache, dc=dc, truncate=_window(truncate)))[:6]
     if name == "gru_forward":
         s, cache = R.gru_forward(*_both_biases(args))
-        return s, cache.gates, cache.hn
+        return s, cache.gates
     if name == "gru_backward":
-        x, s0, U, W, s, gates, hn, ds, with_bias, truncate = args
-        b = _bias(W, with_bias, 3)
-        cache = GRUCache(x, s0, U, W, b, b, s, gates, hn)
+        x, s0, U, W, b_hh, s, gates, ds, truncate = args
+        cache = GRUCache(x, s0, U, W, b_hh, b_hh, s, gates)
         return tuple(R.gru_backward(ds, cache, truncate=_window(truncate)))
     if name == "softmax_loss":
         s, V, c, targets, mask, reduction = args
