@@ -137,18 +137,20 @@ static const real *FR_SUFFIX(thin_V_block)(int64_t H, int64_t kb, const real *Vb
     return V_last;
 }
 
-/* tile (THIN_BLOCK, L) = Vb (THIN_BLOCK, H) @ sT (H, L) + cb (THIN_BLOCK,) per row, and a
- * prefetch of the H cache lines from ahead (8 doubles to a line) */
+/* tile (THIN_BLOCK, L) = Vb (THIN_BLOCK, H) @ sT (H, L) + cb (THIN_BLOCK,) per row, and
+ * prefetches into L2 (not L1, which holds sT, dsA and the block) of the H cache lines from
+ * ahead (8 doubles to a line) and, for writing, of the H lines from zahead */
 static inline __attribute__((always_inline)) void FR_SUFFIX(thin_scores_block)(
     int nv, int64_t H, const real *restrict Vb, const real *restrict cb, const real *restrict sT,
-    const real *ahead, real *restrict tile) {
+    const real *ahead, const real *zahead, real *restrict tile) {
     const int64_t L = LANES * nv;
     VEC acc[THIN_BLOCK][THIN_VECS];
     for (int j = 0; j < THIN_BLOCK; ++j)
         for (int v = 0; v < nv; ++v) acc[j][v] = (VEC){0} + cb[j];
     for (int64_t i = 0; i < H; ++i) {
         VEC x[THIN_VECS];
-        __builtin_prefetch(ahead + i * 8, 0, 3); /* the i-th line of THIN_BLOCK * H */
+        __builtin_prefetch(ahead + i * 8, 0, 2); /* the i-th line of THIN_BLOCK * H */
+        __builtin_prefetch(zahead + i * 8, 1, 2);
         for (int v = 0; v < nv; ++v) memcpy(&x[v], sT + i * L + v * LANES, sizeof(VEC));
         for (int j = 0; j < THIN_BLOCK; ++j)
             for (int v = 0; v < nv; ++v) acc[j][v] += x[v] * Vb[j * H + i];
@@ -332,20 +334,24 @@ static void FR_SUFFIX(thin_softmax_loss)(int64_t rows, int64_t H, int64_t K, dou
         }
         const real *Vb = FR_SUFFIX(thin_V_block)(H, kb, V + k0 * H, V_last);
         real *tile = E + k0 * L;
-        /* V two blocks ahead (a whole block when there is one), a cache line per step of
+        /* V four blocks ahead (a whole block when there is one), a cache line per step of
          * the logits' loop: the hardware prefetchers follow THIN_BLOCK rows read side by
-         * side too late */
-        const real *ahead = k0 + 3 * THIN_BLOCK <= K ? V + (k0 + 2 * THIN_BLOCK) * H : Vb;
+         * side too late; and zero's slice two blocks ahead (H lines of it, when they lie
+         * in zero), whose stores otherwise wait on L3 (with both, the tutorial's step ran
+         * about 3% faster than with V two blocks ahead into L1 alone) */
+        const real *ahead = k0 + 5 * THIN_BLOCK <= K ? V + (k0 + 4 * THIN_BLOCK) * H : Vb;
+        const int64_t z_ahead = (k0 / THIN_BLOCK + 2) * zero_slice;
+        const real *zahead = zero_slice > 0 && z_ahead + 8 * H <= zero_len ? zero + z_ahead : ahead;
         for (int j = 0; j < THIN_BLOCK; ++j) cb[j] = c != NULL && j < kb ? c[k0 + j] : 0;
         switch (nv) {
             case 1:
-                FR_SUFFIX(thin_scores_block)(1, H, Vb, cb, sT, ahead, tile);
+                FR_SUFFIX(thin_scores_block)(1, H, Vb, cb, sT, ahead, zahead, tile);
                 break;
             case 2:
-                FR_SUFFIX(thin_scores_block)(2, H, Vb, cb, sT, ahead, tile);
+                FR_SUFFIX(thin_scores_block)(2, H, Vb, cb, sT, ahead, zahead, tile);
                 break;
             default:
-                FR_SUFFIX(thin_scores_block)(3, H, Vb, cb, sT, ahead, tile);
+                FR_SUFFIX(thin_scores_block)(3, H, Vb, cb, sT, ahead, zahead, tile);
                 break;
         }
         for (; next < n_keep && targets[order[next]] < k0 + kb; ++next)
