@@ -38,3 +38,29 @@ def rng():
 def backend(request):
     """The module whose rnn_forward / rnn_backward a test exercises."""
     return request.param
+
+
+# The C drivers of tests/test_c_kernels.py (minutes of compiles and runs under ASan and
+# valgrind) are built and run in the background while the other tests run, one subprocess
+# at a time, and their tests run last, when little is left to wait for.
+def _is_c_kernels(item) -> bool:
+    return item.path.name == "test_c_kernels.py"
+
+
+def pytest_collection_modifyitems(config, items):
+    items[:] = [item for item in items if not _is_c_kernels(item)] + [
+        item for item in items if _is_c_kernels(item)
+    ]
+
+
+def pytest_collection_finish(session):
+    c_kernels = [item for item in session.items if _is_c_kernels(item)]
+    if c_kernels and not session.config.option.collectonly:
+        c_kernels[0].module.start_in_background(c_kernels)
+
+
+def pytest_sessionfinish(session):
+    for item in getattr(session, "items", []):
+        if _is_c_kernels(item):
+            item.module.stop_background()
+            break
